@@ -1,0 +1,5 @@
+//! hotline-bridge: a SIP back-to-back user agent linking the 12345 government-service hotline
+//! with the 110 police call desk.
+
+pub mod control;
+pub mod timer;
