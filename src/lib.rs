@@ -2,4 +2,5 @@
 //! with the 110 police call desk.
 
 pub mod control;
+pub mod sip;
 pub mod timer;

@@ -37,6 +37,10 @@ impl<K: Ord + Hash + Clone> TimerTable<K> {
         }
     }
 
+    pub fn contains(&self, key: &K) -> bool {
+        self.by_key.contains_key(key)
+    }
+
     pub fn next_deadline(&self) -> Option<Instant> {
         self.by_time.first().map(|(at, _)| *at)
     }

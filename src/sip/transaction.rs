@@ -1,0 +1,502 @@
+//! The four transaction machines of RFC 3261 §17, sans-IO.
+//!
+//! Requests and responses go in with the time; bytes to send and transaction events come
+//! out. Retransmissions over UDP, absorbing retransmitted requests, the ACK for a non-2xx
+//! final response and the timeouts all live here, so the layer above sees each request and
+//! each response once. The 2xx to an INVITE is retransmitted here too until its ACK arrives
+//! (RFC 3261 §13.3.1.4, with the Accepted state of RFC 6026).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::message::{self, Keys, Method, Request, Response, SipMessage};
+use super::Peer;
+use crate::timer::TimerTable;
+
+/// RFC 3261 §17.1.1.1: round-trip estimate, retransmit cap, and how long the network keeps
+/// a message.
+pub const T1: Duration = Duration::from_millis(500);
+pub const T2: Duration = Duration::from_secs(4);
+pub const T4: Duration = Duration::from_secs(5);
+
+/// A client transaction, as the layer above knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientTx(u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct ServerTx(u64);
+
+/// What a received request means for the layer above.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A new request: handle it and respond with [`Transactions::respond`].
+    New,
+    /// A retransmission or an ACK for a non-2xx response: already dealt with.
+    Absorbed,
+}
+
+/// What the transaction layer reports on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxEvent {
+    /// A client transaction got no final response in time (Timer B or F): act as on 408.
+    Timeout { tx: ClientTx },
+    /// A 2xx to an INVITE was never acknowledged (RFC 3261 §13.3.1.4): end the dialog.
+    NoAck { call_id: String, cseq: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Timer {
+    /// A, E or G: send again.
+    Retransmit,
+    /// B, F, H, L or M: give up, or stop waiting.
+    Timeout,
+    /// D, J or K: stop absorbing retransmissions.
+    Linger,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum TimerKey {
+    Server(ServerTx, Timer),
+    Client(ClientTx, Timer),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MatchKey {
+    branch: String,
+    sent_by: String,
+    /// ACK matches its INVITE; CANCEL has a transaction of its own (RFC 3261 §17.2.3).
+    method: Method,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ServerState {
+    Proceeding,
+    /// Final non-2xx sent; waiting for the ACK.
+    Completed,
+    /// ACK received; absorbing stragglers.
+    Confirmed,
+    /// 2xx to an INVITE sent; retransmitting it until the ACK.
+    Accepted,
+}
+
+struct ServerEntry {
+    key: MatchKey,
+    peer: Peer,
+    invite: bool,
+    state: ServerState,
+    last_response: Option<Vec<u8>>,
+    interval: Duration,
+    call_id: String,
+    cseq: u32,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ClientState {
+    Calling,
+    Proceeding,
+    Completed,
+    Accepted,
+}
+
+struct ClientEntry {
+    request: Request,
+    bytes: Vec<u8>,
+    peer: Peer,
+    invite: bool,
+    state: ClientState,
+    interval: Duration,
+    /// The ACK sent for a non-2xx final response, resent if that response is.
+    ack: Option<Vec<u8>>,
+}
+
+#[derive(Default)]
+pub struct Transactions {
+    servers: HashMap<ServerTx, ServerEntry>,
+    server_index: HashMap<MatchKey, ServerTx>,
+    clients: HashMap<ClientTx, ClientEntry>,
+    client_index: HashMap<(String, Method), ClientTx>,
+    timers: TimerTable<TimerKey>,
+    next_id: u64,
+    transmit: VecDeque<(Peer, Vec<u8>)>,
+    events: VecDeque<TxEvent>,
+}
+
+impl Transactions {
+    pub fn poll_transmit(&mut self) -> Option<(Peer, Vec<u8>)> {
+        self.transmit.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<TxEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    pub fn len(&self) -> usize {
+        self.servers.len() + self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Sends a message outside any transaction: an ACK for a 2xx, or a stateless reply.
+    pub fn send_stateless(&mut self, peer: Peer, message: &SipMessage) {
+        self.transmit.push_back((peer, message::encode(message)));
+    }
+
+    pub fn on_request(
+        &mut self,
+        request: &Request,
+        keys: &Keys,
+        peer: Peer,
+        now: Instant,
+    ) -> Incoming {
+        let method = match request.method {
+            Method::Ack => Method::Invite,
+            other => other,
+        };
+        let key = MatchKey {
+            branch: keys.branch.clone(),
+            sent_by: keys.sent_by.clone(),
+            method,
+        };
+
+        if let Some(id) = self.server_index.get(&key).copied() {
+            let entry = self.servers.get_mut(&id).expect("indexed transaction");
+            if request.method == Method::Ack {
+                if entry.state == ServerState::Completed {
+                    entry.state = ServerState::Confirmed;
+                    self.timers.cancel(&TimerKey::Server(id, Timer::Retransmit));
+                    self.timers.cancel(&TimerKey::Server(id, Timer::Timeout));
+                    let linger = if peer.transport.reliable() {
+                        Duration::ZERO
+                    } else {
+                        T4
+                    };
+                    self.timers
+                        .set(TimerKey::Server(id, Timer::Linger), now + linger);
+                }
+                // An ACK with the INVITE's branch for a 2xx is a new request for the dialog
+                // layer (RFC 2543 clients reuse the branch).
+                if entry.state == ServerState::Accepted {
+                    self.ack_accepted(&keys.call_id, keys.cseq);
+                    return Incoming::New;
+                }
+                return Incoming::Absorbed;
+            }
+            if let Some(bytes) = entry.last_response.clone() {
+                self.transmit.push_back((entry.peer, bytes));
+            }
+            return Incoming::Absorbed;
+        }
+
+        if request.method == Method::Ack {
+            self.ack_accepted(&keys.call_id, keys.cseq);
+            return Incoming::New;
+        }
+
+        self.next_id += 1;
+        let id = ServerTx(self.next_id);
+        let invite = request.method == Method::Invite;
+        self.server_index.insert(key.clone(), id);
+        self.servers.insert(
+            id,
+            ServerEntry {
+                key,
+                peer,
+                invite,
+                state: ServerState::Proceeding,
+                last_response: None,
+                interval: T1,
+                call_id: keys.call_id.clone(),
+                cseq: keys.cseq,
+            },
+        );
+        if invite {
+            // RFC 3261 §17.2.1: a 100 stops the client's retransmissions at once.
+            self.respond(request, message::response_to(request, 100), now);
+        }
+        Incoming::New
+    }
+
+    /// Stops retransmitting the 2xx that this ACK acknowledges.
+    fn ack_accepted(&mut self, call_id: &str, cseq: u32) {
+        let found = self.servers.iter().find(|(_, e)| {
+            e.invite && e.state == ServerState::Accepted && e.call_id == call_id && e.cseq == cseq
+        });
+        if let Some((id, _)) = found {
+            let id = *id;
+            self.timers.cancel(&TimerKey::Server(id, Timer::Retransmit));
+        }
+    }
+
+    /// Sends a response within the server transaction of `request`.
+    pub fn respond(&mut self, request: &Request, response: Response, now: Instant) {
+        let Ok(keys) = message::keys(&request.headers) else {
+            return;
+        };
+        let method = match request.method {
+            Method::Ack => Method::Invite,
+            other => other,
+        };
+        let key = MatchKey {
+            branch: keys.branch,
+            sent_by: keys.sent_by,
+            method,
+        };
+        let Some(id) = self.server_index.get(&key).copied() else {
+            return;
+        };
+        let entry = self.servers.get_mut(&id).expect("indexed transaction");
+        if entry.state != ServerState::Proceeding {
+            return;
+        }
+        let status = message::status(&response);
+        let bytes = message::encode(&SipMessage::Response(response));
+        self.transmit.push_back((entry.peer, bytes.clone()));
+        entry.last_response = Some(bytes);
+        if status < 200 {
+            return;
+        }
+
+        let reliable = entry.peer.transport.reliable();
+        if entry.invite {
+            entry.state = if status < 300 {
+                ServerState::Accepted
+            } else {
+                ServerState::Completed
+            };
+            if !reliable || status < 300 {
+                // Over TCP only the 2xx is still retransmitted (RFC 3261 §13.3.1.4).
+                self.timers
+                    .set(TimerKey::Server(id, Timer::Retransmit), now + T1);
+            }
+            self.timers
+                .set(TimerKey::Server(id, Timer::Timeout), now + 64 * T1);
+        } else {
+            entry.state = ServerState::Completed;
+            let linger = if reliable { Duration::ZERO } else { 64 * T1 };
+            self.timers
+                .set(TimerKey::Server(id, Timer::Linger), now + linger);
+        }
+    }
+
+    /// Starts a client transaction for `request` towards `peer`.
+    pub fn send_request(&mut self, request: Request, peer: Peer, now: Instant) -> ClientTx {
+        self.next_id += 1;
+        let id = ClientTx(self.next_id);
+        let invite = request.method == Method::Invite;
+        let branch = message::keys(&request.headers)
+            .map(|k| k.branch)
+            .unwrap_or_default();
+        self.client_index.insert((branch, request.method), id);
+        let bytes = message::encode(&SipMessage::Request(request.clone()));
+        self.transmit.push_back((peer, bytes.clone()));
+        if !peer.transport.reliable() {
+            self.timers
+                .set(TimerKey::Client(id, Timer::Retransmit), now + T1);
+        }
+        self.timers
+            .set(TimerKey::Client(id, Timer::Timeout), now + 64 * T1);
+        self.clients.insert(
+            id,
+            ClientEntry {
+                request,
+                bytes,
+                peer,
+                invite,
+                state: ClientState::Calling,
+                interval: T1,
+                ack: None,
+            },
+        );
+        id
+    }
+
+    /// Matches a response to its client transaction. Returns the transaction when the layer
+    /// above should see the response; retransmitted non-2xx finals are absorbed.
+    pub fn on_response(
+        &mut self,
+        response: &Response,
+        keys: &Keys,
+        now: Instant,
+    ) -> Option<ClientTx> {
+        let id = *self
+            .client_index
+            .get(&(keys.branch.clone(), keys.cseq_method))?;
+        let entry = self.clients.get_mut(&id)?;
+        let status = message::status(response);
+        let reliable = entry.peer.transport.reliable();
+
+        match entry.state {
+            ClientState::Completed => {
+                if let Some(ack) = entry.ack.clone() {
+                    self.transmit.push_back((entry.peer, ack));
+                }
+                return None;
+            }
+            ClientState::Accepted => {
+                return (status >= 200 && status < 300).then_some(id);
+            }
+            ClientState::Calling | ClientState::Proceeding => {}
+        }
+
+        if status < 200 {
+            entry.state = ClientState::Proceeding;
+            if entry.invite {
+                self.timers.cancel(&TimerKey::Client(id, Timer::Retransmit));
+            } else if !reliable {
+                // Timer E keeps running at T2 in Proceeding (RFC 3261 §17.1.2.2).
+                entry.interval = T2;
+            }
+            return Some(id);
+        }
+
+        self.timers.cancel(&TimerKey::Client(id, Timer::Retransmit));
+        self.timers.cancel(&TimerKey::Client(id, Timer::Timeout));
+        if entry.invite && status < 300 {
+            entry.state = ClientState::Accepted;
+            self.timers
+                .set(TimerKey::Client(id, Timer::Linger), now + 64 * T1);
+            return Some(id);
+        }
+        entry.state = ClientState::Completed;
+        if entry.invite {
+            let ack = non_2xx_ack(&entry.request, response);
+            let bytes = message::encode(&SipMessage::Request(ack));
+            self.transmit.push_back((entry.peer, bytes.clone()));
+            entry.ack = Some(bytes);
+        }
+        let linger = match (reliable, entry.invite) {
+            (true, _) => Duration::ZERO,
+            (false, true) => Duration::from_secs(32),
+            (false, false) => T4,
+        };
+        self.timers
+            .set(TimerKey::Client(id, Timer::Linger), now + linger);
+        Some(id)
+    }
+
+    /// The request that started a client transaction, while it lasts.
+    pub fn client_request(&self, tx: ClientTx) -> Option<&Request> {
+        self.clients.get(&tx).map(|e| &e.request)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(key) = self.timers.pop_expired(now) {
+            match key {
+                TimerKey::Server(id, timer) => self.server_timer(id, timer, now),
+                TimerKey::Client(id, timer) => self.client_timer(id, timer, now),
+            }
+        }
+    }
+
+    fn server_timer(&mut self, id: ServerTx, timer: Timer, now: Instant) {
+        let Some(entry) = self.servers.get_mut(&id) else {
+            return;
+        };
+        match timer {
+            Timer::Retransmit => {
+                if let Some(bytes) = entry.last_response.clone() {
+                    self.transmit.push_back((entry.peer, bytes));
+                }
+                entry.interval = (entry.interval * 2).min(T2);
+                self.timers.set(
+                    TimerKey::Server(id, Timer::Retransmit),
+                    now + entry.interval,
+                );
+            }
+            Timer::Timeout => {
+                // The ACK cancels the retransmit timer; still armed means no ACK came.
+                let retransmit = TimerKey::Server(id, Timer::Retransmit);
+                if entry.state == ServerState::Accepted && self.timers.contains(&retransmit) {
+                    self.events.push_back(TxEvent::NoAck {
+                        call_id: entry.call_id.clone(),
+                        cseq: entry.cseq,
+                    });
+                }
+                self.remove_server(id);
+            }
+            Timer::Linger => self.remove_server(id),
+        }
+    }
+
+    fn remove_server(&mut self, id: ServerTx) {
+        if let Some(entry) = self.servers.remove(&id) {
+            self.server_index.remove(&entry.key);
+        }
+        self.timers.cancel(&TimerKey::Server(id, Timer::Retransmit));
+        self.timers.cancel(&TimerKey::Server(id, Timer::Timeout));
+        self.timers.cancel(&TimerKey::Server(id, Timer::Linger));
+    }
+
+    fn client_timer(&mut self, id: ClientTx, timer: Timer, now: Instant) {
+        let Some(entry) = self.clients.get_mut(&id) else {
+            return;
+        };
+        match timer {
+            Timer::Retransmit => {
+                self.transmit.push_back((entry.peer, entry.bytes.clone()));
+                entry.interval = if entry.invite {
+                    entry.interval * 2
+                } else {
+                    (entry.interval * 2).min(T2)
+                };
+                self.timers.set(
+                    TimerKey::Client(id, Timer::Retransmit),
+                    now + entry.interval,
+                );
+            }
+            Timer::Timeout => {
+                self.events.push_back(TxEvent::Timeout { tx: id });
+                self.remove_client(id);
+            }
+            Timer::Linger => self.remove_client(id),
+        }
+    }
+
+    fn remove_client(&mut self, id: ClientTx) {
+        if let Some(entry) = self.clients.remove(&id) {
+            if let Ok(keys) = message::keys(&entry.request.headers) {
+                self.client_index
+                    .remove(&(keys.branch, entry.request.method));
+            }
+        }
+        self.timers.cancel(&TimerKey::Client(id, Timer::Retransmit));
+        self.timers.cancel(&TimerKey::Client(id, Timer::Timeout));
+        self.timers.cancel(&TimerKey::Client(id, Timer::Linger));
+    }
+}
+
+/// RFC 3261 §17.1.1.3: the ACK for a non-2xx final response is part of the INVITE
+/// transaction: same branch and Request-URI, the To of the response.
+fn non_2xx_ack(invite: &Request, response: &Response) -> Request {
+    let mut ack = invite.clone();
+    ack.method = Method::Ack;
+    ack.body.clear();
+    ack.headers.retain(|h| {
+        let name = h.name();
+        ["Via", "From", "Call-ID", "Route", "Max-Forwards"]
+            .iter()
+            .any(|keep| name.eq_ignore_ascii_case(keep))
+    });
+    let via: Vec<_> = message::headers_named(&ack.headers, "Via")
+        .into_iter()
+        .take(1)
+        .map(str::to_string)
+        .collect();
+    message::remove_headers(&mut ack.headers, "Via");
+    for v in via {
+        message::push_header(&mut ack.headers, "Via", v);
+    }
+    if let Some(to) = message::header(&response.headers, "To") {
+        message::push_header(&mut ack.headers, "To", to.to_string());
+    }
+    if let Ok(keys) = message::keys(&invite.headers) {
+        message::push_header(&mut ack.headers, "CSeq", format!("{} ACK", keys.cseq));
+    }
+    ack
+}
