@@ -2,5 +2,6 @@
 //! with the 110 police call desk.
 
 pub mod control;
+pub mod media;
 pub mod sip;
 pub mod timer;
