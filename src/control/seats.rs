@@ -15,6 +15,9 @@ pub struct SeatInfo {
     /// A fixed seat behind the PBX is always reachable; a registering seat only while its
     /// registration lasts.
     pub always_online: bool,
+    /// How many calls the seat takes at once: 1 for a phone, the channel count for a trunk
+    /// towards another switch.
+    pub capacity: u32,
 }
 
 #[derive(Debug)]
@@ -57,20 +60,21 @@ impl SeatBoard {
             .map(|i| SeatId(i as u16))
     }
 
+    #[cfg(test)]
     pub fn is_free(&self, seat: SeatId) -> bool {
         let s = &self.seats[seat.0 as usize];
-        s.online && s.engaged == 0
+        s.online && s.engaged < s.info.capacity
     }
 
     /// Marks the seat online or offline; returns true when it became free by this change.
     pub fn set_online(&mut self, seat: SeatId, online: bool, now: Instant) -> bool {
         let s = &mut self.seats[seat.0 as usize];
-        let was_free = s.online && s.engaged == 0;
+        let was_free = s.online && s.engaged < s.info.capacity;
         if online && !s.online {
             s.idle_since = Some(now);
         }
         s.online = online || s.info.always_online;
-        !was_free && s.online && s.engaged == 0
+        !was_free && s.online && s.engaged < s.info.capacity
     }
 
     pub fn engage(&mut self, seat: SeatId) {
@@ -84,7 +88,7 @@ impl SeatBoard {
         if s.engaged == 0 {
             s.idle_since = Some(now);
         }
-        s.online && s.engaged == 0
+        s.online && s.engaged < s.info.capacity
     }
 
     /// The free seat of `hotline` that has been idle longest, skipping `exclude`.
@@ -95,10 +99,10 @@ impl SeatBoard {
             .filter(|(i, s)| {
                 s.info.hotline == hotline
                     && s.online
-                    && s.engaged == 0
+                    && s.engaged < s.info.capacity
                     && !exclude.contains(&SeatId(*i as u16))
             })
-            .min_by_key(|(i, s)| (s.idle_since, *i))
+            .min_by_key(|(i, s)| (s.engaged, s.idle_since, *i))
             .map(|(i, _)| SeatId(i as u16))
     }
 }

@@ -16,6 +16,7 @@ fn config() -> ControlConfig {
         number: number.into(),
         hotline,
         always_online: false,
+        capacity: 1,
     };
     ControlConfig {
         hotlines: vec![
