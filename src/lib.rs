@@ -1,8 +1,10 @@
 //! hotline-bridge: a SIP back-to-back user agent linking the 12345 government-service hotline
 //! with the 110 police call desk.
 
+pub mod b2bua;
+pub mod config;
 pub mod control;
 pub mod media;
+pub mod server;
 pub mod sip;
 pub mod timer;
-pub mod b2bua;

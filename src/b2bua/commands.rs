@@ -51,7 +51,11 @@ impl Engine {
         if let LegKind::Inbound { invite } = &leg.kind {
             let mut response = message::response_to(invite, 180);
             message::set_to_tag(&mut response, &leg.local_tag);
-            message::push_header(&mut response.headers, "Contact", self.contact(leg.peer.transport));
+            message::push_header(
+                &mut response.headers,
+                "Contact",
+                self.contact(leg.peer.transport),
+            );
             let invite = invite.clone();
             self.tx.respond(&invite, response, now);
         }
@@ -71,23 +75,47 @@ impl Engine {
         let codecs = match sdp::codecs_to_offer(caller_offer.as_ref()) {
             Ok(codecs) => codecs,
             Err(_) => {
-                self.control.handle(Event::Failed { leg: id, status: 488 }, now);
+                self.control.handle(
+                    Event::Failed {
+                        leg: id,
+                        status: 488,
+                    },
+                    now,
+                );
                 return;
             }
         };
         let Some((target, peer)) = self.seat_target(seat) else {
             tracing::info!(leg = %id, "seat has no reachable contact");
-            self.control.handle(Event::Failed { leg: id, status: 480 }, now);
+            self.control.handle(
+                Event::Failed {
+                    leg: id,
+                    status: 480,
+                },
+                now,
+            );
             return;
         };
         let Some(port) = self.ports.allocate() else {
             tracing::warn!("RTP port range exhausted");
-            self.control.handle(Event::Failed { leg: id, status: 503 }, now);
+            self.control.handle(
+                Event::Failed {
+                    leg: id,
+                    status: 503,
+                },
+                now,
+            );
             return;
         };
         let Ok(mut request) = message::new_request(Method::Invite, &target) else {
             self.ports.release(port);
-            self.control.handle(Event::Failed { leg: id, status: 416 }, now);
+            self.control.handle(
+                Event::Failed {
+                    leg: id,
+                    status: 416,
+                },
+                now,
+            );
             return;
         };
 
@@ -130,7 +158,8 @@ impl Engine {
 
         let tx = self.tx.send_request(request.clone(), peer, now);
         self.client_txs.insert(tx, (id, Method::Invite));
-        self.dialogs.insert((call_id.clone(), local_tag.clone()), id);
+        self.dialogs
+            .insert((call_id.clone(), local_tag.clone()), id);
         self.legs.insert(
             id,
             Leg {

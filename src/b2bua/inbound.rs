@@ -50,7 +50,12 @@ impl Engine {
             }
             Method::Invite => self.on_invite(request, keys, from, now),
             Method::Ack => {}
-            Method::Bye | Method::Info | Method::Refer | Method::Notify | Method::Update | Method::PRack => {
+            Method::Bye
+            | Method::Info
+            | Method::Refer
+            | Method::Notify
+            | Method::Update
+            | Method::PRack => {
                 self.respond(&request, 481, now);
             }
             _ => {
@@ -109,15 +114,13 @@ impl Engine {
             self.respond(&request, 404, now);
             return;
         };
-        let Some(contact) = message::header(&request.headers, "Contact")
-            .and_then(|c| message::uri_of(c).ok())
+        let Some(contact) =
+            message::header(&request.headers, "Contact").and_then(|c| message::uri_of(c).ok())
         else {
             self.refuse_with_warning(&request, 400, "missing Contact header", now);
             return;
         };
-        let Some(from_uri) = message::header(&request.headers, "From")
-            .map(strip_tag)
-        else {
+        let Some(from_uri) = message::header(&request.headers, "From").map(strip_tag) else {
             self.respond(&request, 400, now);
             return;
         };
@@ -190,7 +193,8 @@ impl Engine {
                 leg: id,
                 rtp: offer.rtp,
                 telephone_event: offer.telephone_event,
-                sending: offer.direction != Direction::RecvOnly && offer.direction != Direction::Inactive,
+                sending: offer.direction != Direction::RecvOnly
+                    && offer.direction != Direction::Inactive,
             });
         }
         tracing::info!(leg = %id, %caller, %number, peer = %from, "call received");
@@ -227,7 +231,10 @@ impl Engine {
     }
 
     fn on_in_dialog(&mut self, request: Request, keys: Keys, now: Instant) {
-        let key = (keys.call_id.clone(), keys.to_tag.clone().unwrap_or_default());
+        let key = (
+            keys.call_id.clone(),
+            keys.to_tag.clone().unwrap_or_default(),
+        );
         let Some(id) = self.dialogs.get(&key).copied() else {
             if request.method != Method::Ack {
                 self.respond(&request, 481, now);
@@ -238,7 +245,10 @@ impl Engine {
             Method::Ack => self.on_ack(id, &request),
             Method::Bye => {
                 self.respond(&request, 200, now);
-                let ending = self.legs.get(&id).is_some_and(|l| l.state == LegState::Ending);
+                let ending = self
+                    .legs
+                    .get(&id)
+                    .is_some_and(|l| l.state == LegState::Ending);
                 tracing::info!(leg = %id, "BYE received");
                 if !ending {
                     self.control.handle(Event::HungUp { leg: id }, now);
@@ -300,7 +310,12 @@ impl Engine {
         let offered_direction = offer.as_ref().map(|o| o.direction).unwrap_or_default();
         if let Some(offer) = &offer {
             if !offer.codecs.iter().any(|(c, _)| *c == codec) {
-                self.refuse_with_warning(request, 488, "the call's codec is missing from the offer", now);
+                self.refuse_with_warning(
+                    request,
+                    488,
+                    "the call's codec is missing from the offer",
+                    now,
+                );
                 return;
             }
             leg.media.remote = Some(offer.clone());
@@ -313,11 +328,7 @@ impl Engine {
             session_id: leg.media.session_id,
             version: leg.media.version,
             codecs: vec![codec],
-            telephone_event: leg
-                .media
-                .remote
-                .as_ref()
-                .and_then(|r| r.telephone_event),
+            telephone_event: leg.media.remote.as_ref().and_then(|r| r.telephone_event),
             direction: leg.media.direction,
         };
         let bridged = leg.bridged;
@@ -358,7 +369,11 @@ impl Engine {
         let mut response = message::response_to(invite, status);
         message::set_to_tag(&mut response, &leg.local_tag);
         if status < 300 {
-            message::push_header(&mut response.headers, "Contact", self.contact(leg.peer.transport));
+            message::push_header(
+                &mut response.headers,
+                "Contact",
+                self.contact(leg.peer.transport),
+            );
             message::push_header(&mut response.headers, "Allow", ALLOW);
         }
         if let Some(body) = body {

@@ -117,7 +117,10 @@ impl Engine {
                 SeatReach::Fixed { .. } => None,
             })
             .collect();
-        let prefix: String = config.secret[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let prefix: String = config.secret[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Self {
             tx: Transactions::default(),
             registrar: Registrar::new(config.registrar.clone(), passwords, config.secret, now),
@@ -276,7 +279,10 @@ impl Engine {
     fn contact(&self, transport: Transport) -> String {
         match transport {
             Transport::Udp => format!("<sip:hotline-bridge@{}>", self.config.sip_addr),
-            Transport::Tcp => format!("<sip:hotline-bridge@{};transport=tcp>", self.config.sip_addr),
+            Transport::Tcp => format!(
+                "<sip:hotline-bridge@{};transport=tcp>",
+                self.config.sip_addr
+            ),
         }
     }
 
@@ -285,7 +291,8 @@ impl Engine {
         let Some(leg) = self.legs.remove(&id) else {
             return;
         };
-        self.dialogs.remove(&(leg.call_id.clone(), leg.local_tag.clone()));
+        self.dialogs
+            .remove(&(leg.call_id.clone(), leg.local_tag.clone()));
         if let LegKind::Inbound { invite } = &leg.kind {
             if let Ok(keys) = message::keys(&invite.headers) {
                 self.invites.remove(&keys.branch);
@@ -298,7 +305,13 @@ impl Engine {
     }
 
     /// Sends an in-dialog request on a confirmed leg; returns its transaction.
-    fn send_in_dialog(&mut self, id: LegId, method: Method, body: Option<(String, String)>, now: Instant) -> Option<ClientTx> {
+    fn send_in_dialog(
+        &mut self,
+        id: LegId,
+        method: Method,
+        body: Option<(String, String)>,
+        now: Instant,
+    ) -> Option<ClientTx> {
         let transport = self.legs.get(&id)?.peer.transport;
         let via = self.via(transport);
         let contact = self.contact(transport);
@@ -350,8 +363,18 @@ impl Engine {
             }
             SeatReach::Fixed { uri } => {
                 let target = message::target(uri).ok()?;
-                let transport = if target.tcp { Transport::Tcp } else { Transport::Udp };
-                Some((uri.clone(), Peer { transport, addr: target.addr? }))
+                let transport = if target.tcp {
+                    Transport::Tcp
+                } else {
+                    Transport::Udp
+                };
+                Some((
+                    uri.clone(),
+                    Peer {
+                        transport,
+                        addr: target.addr?,
+                    },
+                ))
             }
         }
     }
@@ -382,7 +405,11 @@ fn next_hop(leg: &Leg) -> Peer {
         .unwrap_or_else(|| leg.remote_target.clone());
     match message::target(&uri) {
         Ok(target) => Peer {
-            transport: if target.tcp { Transport::Tcp } else { Transport::Udp },
+            transport: if target.tcp {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            },
             addr: target.addr.unwrap_or(leg.peer.addr),
         },
         Err(_) => leg.peer,

@@ -85,11 +85,9 @@ impl Engine {
             return;
         }
         let was_ending = leg.state == LegState::Ending;
-        leg.remote_tag = message::keys(&response.headers)
-            .ok()
-            .and_then(|k| k.to_tag);
-        if let Some(contact) = message::header(&response.headers, "Contact")
-            .and_then(|c| message::uri_of(c).ok())
+        leg.remote_tag = message::keys(&response.headers).ok().and_then(|k| k.to_tag);
+        if let Some(contact) =
+            message::header(&response.headers, "Contact").and_then(|c| message::uri_of(c).ok())
         {
             leg.remote_target = contact;
         }
@@ -123,7 +121,13 @@ impl Engine {
         if codec.is_none() {
             tracing::info!(leg = %id, "seat answered without a usable codec");
             self.send_bye(id, now);
-            self.control.handle(Event::Failed { leg: id, status: 488 }, now);
+            self.control.handle(
+                Event::Failed {
+                    leg: id,
+                    status: 488,
+                },
+                now,
+            );
             return;
         }
         tracing::info!(leg = %id, "seat answered");
@@ -154,7 +158,9 @@ impl Engine {
             message::push_header(h, "Route", route.clone());
         }
         message::push_header(h, "From", message::with_tag(&leg.local_uri, &leg.local_tag));
-        let to = message::header(&response.headers, "To").unwrap_or_default().to_string();
+        let to = message::header(&response.headers, "To")
+            .unwrap_or_default()
+            .to_string();
         message::push_header(h, "To", to);
         message::push_header(h, "Call-ID", leg.call_id.clone());
         message::push_header(h, "CSeq", format!("{cseq} ACK"));
@@ -174,13 +180,20 @@ impl Engine {
                 let Some(leg) = self.legs.get(&id) else {
                     return;
                 };
-                let initial = matches!(&leg.kind, LegKind::Outbound { tx: first, .. } if *first == tx);
+                let initial =
+                    matches!(&leg.kind, LegKind::Outbound { tx: first, .. } if *first == tx);
                 if initial && leg.state != LegState::Confirmed {
                     let was_ending = leg.state == LegState::Ending;
                     tracing::info!(leg = %id, "seat did not respond");
                     self.close_leg(id);
                     if !was_ending {
-                        self.control.handle(Event::Failed { leg: id, status: 408 }, now);
+                        self.control.handle(
+                            Event::Failed {
+                                leg: id,
+                                status: 408,
+                            },
+                            now,
+                        );
                     }
                 } else if !initial {
                     // RFC 3261 §14.1: a re-INVITE that times out ends the dialog.

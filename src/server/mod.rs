@@ -1,0 +1,137 @@
+//! The tokio driver: sockets and timers around the sans-IO engine.
+//!
+//! One task owns the engine. Received SIP messages and media events reach it through
+//! channels; it sleeps until the engine's next deadline, and after every step it sends what
+//! the engine produced and hands media commands to the relay.
+
+mod transport;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::Span;
+
+use crate::b2bua::{Engine, Output};
+use crate::config::Settings;
+use crate::control::{IncidentId, IncidentRecord, RecordKind};
+use crate::media::relay::Relay;
+pub use transport::{Received, Transport};
+
+/// Runs the service until `shutdown` resolves, then stops taking calls and lets calls in
+/// progress end (or the grace time run out). `ready` receives the bound SIP address.
+pub async fn serve(
+    mut settings: Settings,
+    shutdown: impl Future<Output = ()>,
+    ready: Option<oneshot::Sender<SocketAddr>>,
+) -> anyhow::Result<()> {
+    settings.engine.secret = rand::random();
+    let (inbox_tx, mut inbox) = mpsc::channel::<Received>(4096);
+    let transport = Transport::bind(settings.sip_listen, inbox_tx)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for SIP on {}: {e}", settings.sip_listen))?;
+    let bound = transport.local_addr()?;
+    if settings.engine.sip_addr.port() == 0 {
+        settings.engine.sip_addr = bound;
+    }
+    let (media_tx, mut media_events) = mpsc::unbounded_channel();
+    let mut relay = Relay::new(settings.engine.media_addr, settings.rtp_timeout, media_tx);
+    let mut engine = Engine::new(settings.engine.clone(), Instant::now());
+    let mut spans: HashMap<IncidentId, Span> = HashMap::new();
+    tracing::info!(sip = %bound, "hotline-bridge is taking calls");
+    if let Some(ready) = ready {
+        let _ = ready.send(bound);
+    }
+
+    tokio::pin!(shutdown);
+    let mut draining: Option<tokio::time::Instant> = None;
+    loop {
+        let deadline = engine
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
+        tokio::select! {
+            received = inbox.recv() => {
+                let Some(received) = received else { break };
+                engine.handle_message(received.from, &received.bytes, Instant::now());
+                // Take whatever else is already waiting before flushing, to batch work.
+                for _ in 0..64 {
+                    match inbox.try_recv() {
+                        Ok(more) => engine.handle_message(more.from, &more.bytes, Instant::now()),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Some(event) = media_events.recv() => engine.handle_media_event(event, Instant::now()),
+            _ = tokio::time::sleep_until(deadline) => engine.handle_timeout(Instant::now()),
+            _ = &mut shutdown, if draining.is_none() => {
+                tracing::info!(calls = engine.active_incidents(), "shutting down: no new calls");
+                engine.stop_accepting();
+                draining = Some(tokio::time::Instant::now() + settings.shutdown_grace);
+            }
+            _ = sleep_until_opt(draining) => {
+                tracing::warn!(calls = engine.active_incidents(), "grace time over; exiting with calls up");
+                break;
+            }
+        }
+
+        while let Some(output) = engine.poll_output() {
+            match output {
+                Output::Transmit { to, bytes } => transport.send(to, bytes),
+                Output::Media(command) => relay.apply(command),
+            }
+        }
+        while let Some(record) = engine.poll_record() {
+            log_record(&mut spans, &record);
+        }
+        if draining.is_some() && engine.active_incidents() == 0 {
+            tracing::info!("all calls ended; exiting");
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes a handoff record to the log inside its incident's span.
+fn log_record(spans: &mut HashMap<IncidentId, Span>, record: &IncidentRecord) {
+    let span = spans
+        .entry(record.incident)
+        .or_insert_with(|| tracing::info_span!("incident", incident = %record.incident))
+        .clone();
+    let _entered = span.enter();
+    let leg = record.leg.map(|l| l.to_string()).unwrap_or_default();
+    let offset_ms = record.offset.as_millis() as u64;
+    match &record.kind {
+        RecordKind::CallReceived {
+            caller,
+            number,
+            hotline,
+        } => {
+            tracing::info!(%leg, offset_ms, %caller, %number, %hotline, "incident: call received")
+        }
+        RecordKind::Queued => tracing::info!(offset_ms, "incident: caller queued, no free seat"),
+        RecordKind::SeatRinging { seat } => {
+            tracing::info!(%leg, offset_ms, %seat, "incident: seat ringing")
+        }
+        RecordKind::SeatFailed { seat, failure } => {
+            tracing::info!(%leg, offset_ms, %seat, ?failure, "incident: seat did not take the call")
+        }
+        RecordKind::Answered { seat } => {
+            tracing::info!(%leg, offset_ms, %seat, "incident: answered")
+        }
+        RecordKind::CallEnded { reason } => {
+            tracing::info!(offset_ms, ?reason, "incident: call ended");
+            drop(_entered);
+            spans.remove(&record.incident);
+        }
+    }
+}
