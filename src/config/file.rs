@@ -94,6 +94,7 @@ pub struct RegistrationSection {
     pub min_expires_secs: u32,
     pub max_expires_secs: u32,
     pub nonce_lifetime_secs: u64,
+    pub digest_algorithms: Vec<String>,
 }
 
 impl Default for RegistrationSection {
@@ -102,6 +103,7 @@ impl Default for RegistrationSection {
             min_expires_secs: 60,
             max_expires_secs: 3600,
             nonce_lifetime_secs: 300,
+            digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
         }
     }
 }

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::b2bua::{EngineConfig, SeatReach, Source, TrunkAcl};
 use crate::control::{ControlConfig, HotlineInfo, SeatInfo};
+use crate::sip::digest::Algorithm;
 use crate::sip::message;
 use crate::sip::registrar::RegistrarConfig;
 use file::{SeatsFile, ServiceFile, TrunksFile};
@@ -101,6 +102,22 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
             format!(
                 "RTP port range {min}-{max} must be above 1023 and hold at least two even ports"
             ),
+        );
+    }
+    let mut algorithms = Vec::new();
+    for name in &service.registration.digest_algorithms {
+        match Algorithm::parse(Some(name)) {
+            Some(a) => algorithms.push(a),
+            None => check.problem(
+                "registration.digest_algorithms",
+                format!("{name:?} is not a digest algorithm (MD5, SHA-256)"),
+            ),
+        }
+    }
+    if algorithms.is_empty() {
+        check.problem(
+            "registration.digest_algorithms",
+            "no digest algorithm is allowed".into(),
         );
     }
     if service.hotlines.is_empty() {
@@ -324,6 +341,7 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
                     .max_expires_secs
                     .min(600)
                     .max(registration.min_expires_secs),
+                algorithms,
                 ..RegistrarConfig::default()
             },
             seat_reach,

@@ -27,6 +27,9 @@ pub struct RegistrarConfig {
     pub failure_window: Duration,
     /// How long an address that failed too often is refused.
     pub block_time: Duration,
+    /// Digest algorithms offered, one challenge each, in this order. Many desk phones (and
+    /// SIPp) answer only the first challenge and know only MD5, so MD5 comes first by default.
+    pub algorithms: Vec<Algorithm>,
 }
 
 impl Default for RegistrarConfig {
@@ -40,6 +43,7 @@ impl Default for RegistrarConfig {
             max_failures: 10,
             failure_window: Duration::from_secs(60),
             block_time: Duration::from_secs(300),
+            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
         }
     }
 }
@@ -162,6 +166,12 @@ impl Registrar {
             }
         }
         let method = request.method.to_string();
+        let offered = Algorithm::parse(credentials.algorithm.as_deref())
+            .is_some_and(|a| self.config.algorithms.contains(&a));
+        if !offered {
+            self.note_failure(peer.addr.ip(), now);
+            return AuthCheck::Refused(message::response_to(request, 403));
+        }
         let valid = match self.passwords.get(&credentials.username) {
             Some(password) => digest::verify(&credentials, password, &method),
             // Do the same work for an unknown account so timing tells nothing either.
@@ -188,7 +198,7 @@ impl Registrar {
         let nonce = self.nonces.issue(now);
         let stale = if stale { ", stale=true" } else { "" };
         // RFC 8760 §2.4: one challenge per algorithm, the preferred one first.
-        for algorithm in [Algorithm::Sha256, Algorithm::Md5] {
+        for algorithm in &self.config.algorithms {
             message::push_header(
                 &mut response.headers,
                 header_name,
