@@ -1,0 +1,513 @@
+//! Shared pieces of the interop tests: the service under test on free ports, SIPp and
+//! baresip processes that are killed when dropped, and RTP endpoints owned by the test.
+
+#![allow(dead_code)]
+
+pub mod baresip;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+pub const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
+
+/// A port free for both UDP and TCP on loopback right now.
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// An even port with the odd one above it free, for a test's own RTP endpoint.
+pub fn rtp_endpoint() -> RtpEndpoint {
+    loop {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
+        if socket.local_addr().unwrap().port() % 2 == 0 {
+            socket
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            return RtpEndpoint { socket };
+        }
+    }
+}
+
+/// Waits until `check` holds or `within` passes; returns whether it held.
+pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[derive(Clone)]
+pub struct Options {
+    pub ring_secs: u64,
+    pub queue_secs: u64,
+    pub rtp_timeout_secs: u64,
+    /// Trunk ACL entries; by default all of loopback.
+    pub trunk_sources: Vec<String>,
+    /// Seats given by SIP URI instead of registering: (number, hotline, uri).
+    pub fixed_seats: Vec<(String, String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            ring_secs: 20,
+            queue_secs: 20,
+            rtp_timeout_secs: 30,
+            trunk_sources: vec!["127.0.0.1".into()],
+            fixed_seats: Vec::new(),
+        }
+    }
+}
+
+type LogLines = Arc<(Mutex<Vec<String>>, Condvar)>;
+
+/// The service under test, with its own configuration in a temporary folder.
+pub struct Service {
+    child: Child,
+    pub sip: SocketAddr,
+    pub dir: tempfile::TempDir,
+    log: LogLines,
+}
+
+impl Service {
+    pub fn start(options: Options) -> Service {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sip_port = free_port();
+        let http_port = free_port();
+        let rtp_min = 10_000 + (sip_port % 1000) * 20;
+        let profiles = dir.path().join("profiles");
+        std::fs::create_dir_all(&profiles).unwrap();
+        let sources: Vec<String> = options
+            .trunk_sources
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect();
+        std::fs::write(
+            dir.path().join("hotline-bridge.toml"),
+            format!(
+                r#"
+[sip]
+listen = "127.0.0.1:{sip_port}"
+profiles = "{profiles}"
+
+[http]
+listen = "127.0.0.1:{http_port}"
+
+[media]
+address = "127.0.0.1"
+rtp_port_min = {rtp_min}
+rtp_port_max = {rtp_max}
+rtp_timeout_secs = {rtp_timeout}
+
+[database]
+url = "sqlite://{db}"
+
+[recordings]
+dir = "{recordings}"
+
+[timeouts]
+ring_secs = {ring}
+queue_secs = {queue}
+shutdown_grace_secs = 5
+
+[[hotline]]
+name = "12345"
+numbers = ["12345"]
+linked = "110"
+
+[[hotline]]
+name = "110"
+numbers = ["110"]
+linked = "12345"
+"#,
+                profiles = profiles.display(),
+                rtp_max = rtp_min + 19,
+                rtp_timeout = options.rtp_timeout_secs,
+                db = dir.path().join("hotline.db").display(),
+                recordings = dir.path().join("recordings").display(),
+                ring = options.ring_secs,
+                queue = options.queue_secs,
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            profiles.join("trunks.toml"),
+            format!(
+                "[[trunk]]\nname = \"pbx\"\nsources = [{}]\n",
+                sources.join(", ")
+            ),
+        )
+        .unwrap();
+        let mut seats: String = [
+            ("1001", "12345"),
+            ("1002", "12345"),
+            ("2001", "110"),
+            ("2002", "110"),
+        ]
+        .iter()
+        .filter(|(n, _)| !options.fixed_seats.iter().any(|(f, _, _)| f == n))
+        .map(|(n, h)| {
+            format!("[[seat]]\nnumber = \"{n}\"\nhotline = \"{h}\"\npassword = \"secret-{n}\"\n\n")
+        })
+        .collect();
+        for (number, hotline, uri) in &options.fixed_seats {
+            seats += &format!(
+                "[[seat]]\nnumber = \"{number}\"\nhotline = \"{hotline}\"\nuri = \"{uri}\"\n\n"
+            );
+        }
+        std::fs::write(profiles.join("seats.toml"), seats).unwrap();
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hotline-bridge"))
+            .arg("--config")
+            .arg(dir.path().join("hotline-bridge.toml"))
+            .env("RUST_LOG", "info,hotline_bridge=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hotline-bridge");
+        let log: LogLines = Arc::default();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let (lines, changed) = &*sink;
+                lines.lock().unwrap().push(line);
+                changed.notify_all();
+            }
+        });
+        let service = Service {
+            child,
+            sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
+            dir,
+            log,
+        };
+        assert!(
+            service.wait_for_log("hotline-bridge is taking calls", Duration::from_secs(10)),
+            "the service did not start:\n{}",
+            service.log_text()
+        );
+        service
+    }
+
+    /// Waits for a log line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
+        self.wait_for_logs(needle, 1, within)
+    }
+
+    /// Waits until `count` log lines contain `needle`.
+    pub fn wait_for_logs(&self, needle: &str, count: usize, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let (lines, changed) = &*self.log;
+        let mut guard = lines.lock().unwrap();
+        loop {
+            if guard.iter().filter(|l| l.contains(needle)).count() >= count {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            guard = changed.wait_timeout(guard, left).unwrap().0;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.0.lock().unwrap().join("\n")
+    }
+
+    pub fn count_logs(&self, needle: &str) -> usize {
+        self.log
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        unsafe_kill(self.child.id(), "TERM");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Registers `seat` with its demo password, its contact at `contact_port`, through SIPp.
+    pub fn register_seat(&self, seat: &str, contact_port: u16) {
+        let result = Sipp::client(self, "seat_register.xml", seat)
+            .args(["-au", seat, "-ap", &format!("secret-{seat}")])
+            .key("contact_port", &contact_port.to_string())
+            .key("expires", "600")
+            .run()
+            .wait(Duration::from_secs(15));
+        assert!(
+            result.success(),
+            "registration of {seat} failed: {result:?}"
+        );
+        assert!(self.wait_for_log(
+            &format!("seat registered seat={seat}"),
+            Duration::from_secs(5)
+        ));
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// A SIPp run being prepared: scenario, role and arguments.
+pub struct SippBuilder {
+    args: Vec<String>,
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl SippBuilder {
+    pub fn args<const N: usize>(mut self, args: [&str; N]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn key(mut self, name: &str, value: &str) -> Self {
+        self.args.extend(["-key".into(), name.into(), value.into()]);
+        self
+    }
+
+    pub fn run(self) -> Sipp {
+        let child = Command::new("sipp")
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp (apt-get install sip-tester)");
+        Sipp {
+            child: Some(child),
+            dir: self.dir,
+            name: self.name,
+        }
+    }
+}
+
+/// A running SIPp process; killed if dropped before it ends.
+pub struct Sipp {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+#[derive(Debug)]
+pub struct SippResult {
+    pub code: Option<i32>,
+    pub log: String,
+    pub errors: String,
+}
+
+impl SippResult {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The final status logged by pbx_refused.xml or pbx_malformed.xml.
+    pub fn final_status(&self) -> Option<u16> {
+        self.log
+            .lines()
+            .find_map(|l| l.split("final=").nth(1))
+            .and_then(|s| s.trim().parse().ok())
+    }
+}
+
+impl Sipp {
+    /// SIPp as a UAC towards the service, calling or registering `service`.
+    pub fn client(target: &Service, scenario: &str, service: &str) -> SippBuilder {
+        Self::client_from(target, scenario, service, free_port())
+    }
+
+    pub fn client_from(target: &Service, scenario: &str, service: &str, port: u16) -> SippBuilder {
+        let dir = tempfile::tempdir().unwrap();
+        let args = common_args(&dir, scenario, port)
+            .into_iter()
+            .chain([target.sip.to_string(), "-s".into(), service.into()])
+            .collect();
+        SippBuilder {
+            args,
+            dir,
+            name: scenario.into(),
+        }
+    }
+
+    /// SIPp as a UAS listening on `port` (a seat phone).
+    pub fn server(scenario: &str, port: u16) -> SippBuilder {
+        let dir = tempfile::tempdir().unwrap();
+        SippBuilder {
+            args: common_args(&dir, scenario, port),
+            dir,
+            name: scenario.into(),
+        }
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("sipp.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The service's RTP port as logged by the scenario ("service_rtp=N").
+    pub fn wait_for_service_rtp(&self, within: Duration) -> Option<SocketAddr> {
+        let mut port = None;
+        eventually(within, || {
+            port = self
+                .log()
+                .lines()
+                .find_map(|l| l.split("service_rtp=").nth(1))
+                .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok());
+            port.is_some()
+        });
+        port.map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+    }
+
+    pub fn wait(mut self, within: Duration) -> SippResult {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + within;
+        let code = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break status.code();
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        SippResult {
+            code,
+            log: self.log(),
+            errors: std::fs::read_to_string(self.dir.path().join("errors.log")).unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn common_args(dir: &tempfile::TempDir, scenario: &str, port: u16) -> Vec<String> {
+    let path = Path::new(SIPP_DIR).join(scenario);
+    [
+        "-sf",
+        path.to_str().unwrap(),
+        "-i",
+        "127.0.0.1",
+        "-mi",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-m",
+        "1",
+        "-nostdin",
+        "-timeout",
+        "40s",
+        "-timeout_error",
+        "-trace_logs",
+        "-log_file",
+        dir.path().join("sipp.log").to_str().unwrap(),
+        "-trace_err",
+        "-error_file",
+        dir.path().join("errors.log").to_str().unwrap(),
+        "-d",
+        "200",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// An RTP endpoint owned by the test: sends numbered G.711 packets and counts arrivals.
+pub struct RtpEndpoint {
+    pub socket: UdpSocket,
+}
+
+impl RtpEndpoint {
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().unwrap().port()
+    }
+
+    /// Sends `count` 20 ms PCMA packets of silence to `to`.
+    pub fn send(&self, to: SocketAddr, count: u16, ssrc: u32) {
+        for seq in 0..count {
+            let mut packet = vec![0x80, 8];
+            packet.extend_from_slice(&seq.to_be_bytes());
+            packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+            packet.extend_from_slice(&ssrc.to_be_bytes());
+            packet.extend(std::iter::repeat_n(0xd5u8, 160));
+            self.socket.send_to(&packet, to).unwrap();
+        }
+    }
+
+    /// Counts RTP packets arriving until none comes for 500 ms, up to `within`.
+    pub fn receive(&self, within: Duration) -> Vec<(SocketAddr, Vec<u8>)> {
+        let deadline = Instant::now() + within;
+        let mut packets = Vec::new();
+        let mut quiet_since = Instant::now();
+        let mut buf = [0u8; 2048];
+        while Instant::now() < deadline {
+            match self.socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    packets.push((from, buf[..n].to_vec()));
+                    quiet_since = Instant::now();
+                }
+                Err(_) => {
+                    if !packets.is_empty() && quiet_since.elapsed() > Duration::from_millis(500) {
+                        break;
+                    }
+                }
+            }
+        }
+        packets
+    }
+}
