@@ -165,12 +165,11 @@ impl Engine {
             Leg {
                 id,
                 kind: LegKind::Outbound {
-                    invite: request,
+                    invite: Box::new(request),
                     tx,
                     seat,
                     provisional: false,
                     cancel_pending: false,
-                    ack: None,
                 },
                 state: LegState::Early,
                 peer,

@@ -161,7 +161,7 @@ impl Engine {
         let leg = Leg {
             id,
             kind: LegKind::Inbound {
-                invite: request.clone(),
+                invite: Box::new(request.clone()),
             },
             state: LegState::Early,
             peer: from,

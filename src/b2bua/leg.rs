@@ -19,10 +19,10 @@ pub enum LegState {
 #[derive(Debug)]
 pub enum LegKind {
     /// The caller's leg: the INVITE the PBX (or a seat) sent us.
-    Inbound { invite: Request },
+    Inbound { invite: Box<Request> },
     /// A leg we placed towards a seat.
     Outbound {
-        invite: Request,
+        invite: Box<Request>,
         tx: ClientTx,
         #[allow(dead_code)]
         seat: SeatId,
@@ -30,8 +30,6 @@ pub enum LegKind {
         provisional: bool,
         /// CANCEL was asked for before any provisional response.
         cancel_pending: bool,
-        /// The ACK for the 2xx, resent whenever the 2xx is.
-        ack: Option<Request>,
     },
 }
 

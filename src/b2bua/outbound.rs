@@ -34,7 +34,7 @@ impl Engine {
                     self.on_invite_response(leg, &response, status, now);
                 } else if (200..300).contains(&status) {
                     // A re-INVITE we sent was answered: acknowledge it.
-                    self.ack_2xx(leg, &response, now);
+                    self.ack_2xx(leg, &response);
                 }
             }
             Method::Bye if status >= 200 => self.close_leg(leg),
@@ -81,7 +81,7 @@ impl Engine {
         // 2xx: the dialog is confirmed (RFC 3261 §13.2.2.4). A retransmitted 2xx only needs
         // the ACK again.
         if leg.state == LegState::Confirmed {
-            self.ack_2xx(id, response, now);
+            self.ack_2xx(id, response);
             return;
         }
         let was_ending = leg.state == LegState::Ending;
@@ -111,7 +111,7 @@ impl Engine {
         }
         leg.media.codec = codec;
         leg.media.remote = answer;
-        self.ack_2xx(id, response, now);
+        self.ack_2xx(id, response);
 
         if was_ending {
             // CANCEL crossed the 2xx: the seat answered a call that is gone.
@@ -136,8 +136,7 @@ impl Engine {
 
     /// RFC 3261 §13.2.2.4: the ACK for a 2xx is a request of its own, with a new branch,
     /// sent along the route set to the remote target.
-    fn ack_2xx(&mut self, id: LegId, response: &Response, now: Instant) {
-        let _ = now;
+    fn ack_2xx(&mut self, id: LegId, response: &Response) {
         let Some(cseq) = message::keys(&response.headers).ok().map(|k| k.cseq) else {
             return;
         };
@@ -165,9 +164,6 @@ impl Engine {
         message::push_header(h, "Call-ID", leg.call_id.clone());
         message::push_header(h, "CSeq", format!("{cseq} ACK"));
         let peer = super::next_hop(leg);
-        if let LegKind::Outbound { ack: stored, .. } = &mut leg.kind {
-            *stored = Some(ack.clone());
-        }
         self.tx.send_stateless(peer, &SipMessage::Request(ack));
     }
 

@@ -237,7 +237,7 @@ impl CallControl {
         let Some(hotline) = self
             .hotlines
             .iter()
-            .position(|h| h.numbers.iter().any(|n| *n == number))
+            .position(|h| h.numbers.contains(&number))
         else {
             self.commands.push_back(Command::Reject {
                 leg,

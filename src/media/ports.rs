@@ -39,7 +39,7 @@ impl PortPool {
     }
 
     pub fn release(&mut self, port: u16) {
-        if port >= self.min && port < self.max && port % 2 == 0 {
+        if port >= self.min && port < self.max && port.is_multiple_of(2) {
             self.free.insert(port);
         }
     }

@@ -259,7 +259,7 @@ impl Registrar {
 
         let contacts = message::headers_named(&request.headers, "Contact")
             .into_iter()
-            .flat_map(|v| split_contacts(v))
+            .flat_map(split_contacts)
             .collect::<Vec<_>>();
         if contacts.len() > 1 {
             let mut response = message::response_to(request, 400);

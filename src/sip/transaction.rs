@@ -339,7 +339,7 @@ impl Transactions {
                 return None;
             }
             ClientState::Accepted => {
-                return (status >= 200 && status < 300).then_some(id);
+                return (200..300).contains(&status).then_some(id);
             }
             ClientState::Calling | ClientState::Proceeding => {}
         }

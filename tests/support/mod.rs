@@ -29,7 +29,7 @@ pub fn free_port() -> u16 {
 pub fn rtp_endpoint() -> RtpEndpoint {
     loop {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
-        if socket.local_addr().unwrap().port() % 2 == 0 {
+        if socket.local_addr().unwrap().port().is_multiple_of(2) {
             socket
                 .set_read_timeout(Some(Duration::from_millis(200)))
                 .unwrap();
