@@ -500,3 +500,162 @@ fn non_2xx_ack(invite: &Request, response: &Response) -> Request {
     }
     ack
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::Transport;
+
+    const INVITE: &str = "INVITE sip:1001@127.0.0.1:5070 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-c1\r\n\
+        From: <sip:a@127.0.0.1>;tag=f\r\nTo: <sip:1001@127.0.0.1>\r\n\
+        Call-ID: tx-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    fn udp() -> Peer {
+        Peer {
+            transport: Transport::Udp,
+            addr: "127.0.0.1:5070".parse().unwrap(),
+        }
+    }
+
+    fn request(text: &str) -> Request {
+        match message::parse(text.as_bytes()).unwrap() {
+            SipMessage::Request(r) => r,
+            _ => panic!("a request"),
+        }
+    }
+
+    fn response(text: &str) -> Response {
+        match message::parse(text.as_bytes()).unwrap() {
+            SipMessage::Response(r) => r,
+            _ => panic!("a response"),
+        }
+    }
+
+    fn drain(tx: &mut Transactions) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| tx.poll_transmit())
+            .map(|(_, b)| b)
+            .collect()
+    }
+
+    fn advance(tx: &mut Transactions, now: &mut Instant, by: Duration) {
+        *now += by;
+        tx.handle_timeout(*now);
+    }
+
+    /// RFC 3261 §17.1.1.2: Timer A doubles from T1 and Timer B gives up after 64*T1.
+    #[test]
+    fn an_unanswered_invite_is_retransmitted_then_times_out() {
+        let mut now = Instant::now();
+        let mut tx = Transactions::default();
+        let id = tx.send_request(request(INVITE), udp(), now);
+        assert_eq!(drain(&mut tx).len(), 1);
+
+        let mut sent_at = Vec::new();
+        for step in 1..=128 {
+            advance(&mut tx, &mut now, T1 / 2);
+            if !drain(&mut tx).is_empty() {
+                sent_at.push(step);
+            }
+        }
+        assert_eq!(sent_at[..4], [2, 6, 14, 30], "at 1, 3, 7 and 15 times T1");
+        assert_eq!(tx.poll_event(), Some(TxEvent::Timeout { tx: id }));
+        assert!(tx.is_empty());
+    }
+
+    #[test]
+    fn a_provisional_response_stops_invite_retransmission_and_a_final_is_acked_once() {
+        let mut now = Instant::now();
+        let mut tx = Transactions::default();
+        let id = tx.send_request(request(INVITE), udp(), now);
+        drain(&mut tx);
+
+        let ringing = response(&INVITE.replace(
+            "INVITE sip:1001@127.0.0.1:5070 SIP/2.0",
+            "SIP/2.0 180 Ringing",
+        ));
+        let keys = message::keys(&ringing.headers).unwrap();
+        assert_eq!(tx.on_response(&ringing, &keys, now), Some(id));
+        advance(&mut tx, &mut now, Duration::from_secs(10));
+        assert!(drain(&mut tx).is_empty(), "no retransmission after 180");
+
+        let busy = response(&INVITE.replace(
+            "INVITE sip:1001@127.0.0.1:5070 SIP/2.0",
+            "SIP/2.0 486 Busy Here",
+        ));
+        assert_eq!(tx.on_response(&busy, &keys, now), Some(id));
+        let ack = String::from_utf8(drain(&mut tx).remove(0)).unwrap();
+        assert!(
+            ack.starts_with("ACK sip:1001@127.0.0.1:5070 SIP/2.0"),
+            "{ack}"
+        );
+        assert!(ack.contains("branch=z9hG4bK-c1"));
+        assert!(ack.contains("CSeq: 1 ACK"));
+
+        // The retransmitted 486 is absorbed and acknowledged again.
+        assert_eq!(tx.on_response(&busy, &keys, now), None);
+        assert_eq!(drain(&mut tx).len(), 1);
+    }
+
+    #[test]
+    fn a_retransmitted_request_gets_the_last_response_again() {
+        let now = Instant::now();
+        let mut tx = Transactions::default();
+        let invite = request(INVITE);
+        let keys = message::keys(&invite.headers).unwrap();
+        assert_eq!(tx.on_request(&invite, &keys, udp(), now), Incoming::New);
+        let trying = drain(&mut tx);
+        assert!(String::from_utf8_lossy(&trying[0]).starts_with("SIP/2.0 100 Trying"));
+
+        assert_eq!(
+            tx.on_request(&invite, &keys, udp(), now),
+            Incoming::Absorbed
+        );
+        assert_eq!(drain(&mut tx), trying);
+    }
+
+    #[test]
+    fn an_unacknowledged_2xx_is_retransmitted_and_reported() {
+        let mut now = Instant::now();
+        let mut tx = Transactions::default();
+        let invite = request(INVITE);
+        let keys = message::keys(&invite.headers).unwrap();
+        tx.on_request(&invite, &keys, udp(), now);
+        tx.respond(&invite, message::response_to(&invite, 200), now);
+        drain(&mut tx);
+
+        advance(&mut tx, &mut now, T1);
+        assert_eq!(drain(&mut tx).len(), 1, "Timer G resends the 2xx");
+        advance(&mut tx, &mut now, 64 * T1);
+        assert_eq!(
+            tx.poll_event(),
+            Some(TxEvent::NoAck {
+                call_id: "tx-1".into(),
+                cseq: 1
+            })
+        );
+    }
+
+    #[test]
+    fn the_ack_stops_the_2xx_retransmissions() {
+        let mut now = Instant::now();
+        let mut tx = Transactions::default();
+        let invite = request(INVITE);
+        let keys = message::keys(&invite.headers).unwrap();
+        tx.on_request(&invite, &keys, udp(), now);
+        tx.respond(&invite, message::response_to(&invite, 200), now);
+        drain(&mut tx);
+
+        let ack = request(
+            &INVITE
+                .replace("INVITE sip", "ACK sip")
+                .replace("1 INVITE", "1 ACK")
+                .replace("z9hG4bK-c1", "z9hG4bK-ack"),
+        );
+        let ack_keys = message::keys(&ack.headers).unwrap();
+        assert_eq!(tx.on_request(&ack, &ack_keys, udp(), now), Incoming::New);
+        advance(&mut tx, &mut now, 64 * T1);
+        assert!(drain(&mut tx).is_empty());
+        assert_eq!(tx.poll_event(), None);
+    }
+}
