@@ -6,20 +6,10 @@ mod support;
 use std::time::Duration;
 
 use support::baresip::Baresip;
-use support::{free_port, rtp_endpoint, Options, Service, Sipp};
+use support::{free_port, rtp_endpoint, sipp_seat, Options, Service, Sipp};
 
 const SETUP: Duration = Duration::from_secs(10);
 const CALL: Duration = Duration::from_secs(30);
-
-/// A SIPp seat answering on a fresh port, already registered as `seat`.
-fn sipp_seat(service: &Service, seat: &str, scenario: &str, rtp_port: u16) -> Sipp {
-    let port = free_port();
-    let phone = Sipp::server(scenario, port)
-        .key("rtp_port", &rtp_port.to_string())
-        .run();
-    service.register_seat(seat, port);
-    phone
-}
 
 #[test]
 fn a_pbx_call_reaches_a_sipp_seat_with_rtp_both_ways_and_the_caller_hangs_up() {

@@ -243,9 +243,13 @@ linked = "12345"
             .count()
     }
 
-    /// Sends SIGTERM and waits for the process to exit.
-    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
-        unsafe_kill(self.child.id(), "TERM");
+    /// Sends a signal (by name, such as "TERM") to the service.
+    pub fn signal(&self, name: &str) {
+        send_signal(self.child.id(), name);
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + within;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -284,11 +288,21 @@ impl Drop for Service {
     }
 }
 
-fn unsafe_kill(pid: u32, signal: &str) {
+fn send_signal(pid: u32, signal: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(pid.to_string())
         .status();
+}
+
+/// A SIPp seat answering on a fresh port with `scenario`, already registered as `seat`.
+pub fn sipp_seat(service: &Service, seat: &str, scenario: &str, rtp_port: u16) -> Sipp {
+    let port = free_port();
+    let phone = Sipp::server(scenario, port)
+        .key("rtp_port", &rtp_port.to_string())
+        .run();
+    service.register_seat(seat, port);
+    phone
 }
 
 /// A SIPp run being prepared: scenario, role and arguments.
