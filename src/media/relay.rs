@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -67,7 +68,15 @@ struct LegMedia {
     state: Mutex<LegState>,
 }
 
+/// Packets through the relay since start, for the logs and the benchmarks.
+#[derive(Debug, Default)]
+pub struct RelayTotals {
+    pub received: AtomicU64,
+    pub relayed: AtomicU64,
+}
+
 pub struct Relay {
+    totals: Arc<RelayTotals>,
     address: IpAddr,
     rtp_timeout: Duration,
     legs: HashMap<LegId, (Arc<LegMedia>, JoinHandle<()>)>,
@@ -81,11 +90,19 @@ impl Relay {
         events: mpsc::UnboundedSender<MediaEvent>,
     ) -> Self {
         Self {
+            totals: Arc::default(),
             address,
             rtp_timeout,
             legs: HashMap::new(),
             events,
         }
+    }
+
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.totals.received.load(Ordering::Relaxed),
+            self.totals.relayed.load(Ordering::Relaxed),
+        )
     }
 
     pub fn legs(&self) -> usize {
