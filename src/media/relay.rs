@@ -181,6 +181,7 @@ impl Relay {
             media.clone(),
             self.rtp_timeout,
             self.events.clone(),
+            self.totals.clone(),
         ));
         self.legs.insert(leg, (media, task));
         Ok(())
@@ -193,6 +194,7 @@ async fn forward(
     media: Arc<LegMedia>,
     rtp_timeout: Duration,
     events: mpsc::UnboundedSender<MediaEvent>,
+    totals: Arc<RelayTotals>,
 ) {
     let mut buf = [0u8; 2048];
     let mut out = [0u8; 2048];
@@ -219,6 +221,7 @@ async fn forward(
             }
         };
         timed_out = false;
+        totals.received.fetch_add(1, Ordering::Relaxed);
         let Ok(packet) = RtpReader::new(&buf[..len]) else {
             continue;
         };
@@ -265,8 +268,11 @@ async fn forward(
             (remote, written)
         };
         let (remote, written) = sent;
-        if let Err(error) = peer.socket.send_to(&out[..written], remote).await {
-            tracing::debug!(%leg, %error, "RTP send error");
+        match peer.socket.send_to(&out[..written], remote).await {
+            Ok(_) => {
+                totals.relayed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => tracing::debug!(%leg, %error, "RTP send error"),
         }
     }
 }

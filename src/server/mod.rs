@@ -91,6 +91,8 @@ pub async fn serve(
             break;
         }
     }
+    let (received, relayed) = relay.totals();
+    tracing::info!(received, relayed, "RTP packets since start");
     Ok(())
 }
 
