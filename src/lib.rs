@@ -5,6 +5,7 @@ pub mod b2bua;
 pub mod config;
 pub mod control;
 pub mod media;
+pub mod rules;
 pub mod server;
 pub mod sip;
 pub mod timer;

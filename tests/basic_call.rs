@@ -167,7 +167,7 @@ fn a_busy_seat_passes_the_call_to_the_next_seat() {
     assert!(pbx.success(), "{pbx:?}");
     assert!(busy.wait(CALL).success());
     assert!(free.wait(CALL).success());
-    assert!(service.wait_for_log("failure=Busy", SETUP));
+    assert!(service.wait_for_log("failure: Busy", SETUP));
 }
 
 #[test]
@@ -188,7 +188,7 @@ fn a_seat_that_does_not_answer_is_cancelled_and_the_next_seat_rings() {
     assert!(pbx.success(), "{pbx:?}");
     assert!(ringing.wait(CALL).success(), "the first seat was cancelled");
     assert!(free.wait(CALL).success());
-    assert!(service.wait_for_log("failure=NoAnswer", SETUP));
+    assert!(service.wait_for_log("failure: NoAnswer", SETUP));
 }
 
 #[test]
@@ -204,7 +204,7 @@ fn with_no_seat_the_caller_queues_then_gets_480() {
         .wait(CALL);
 
     assert_eq!(pbx.final_status(), Some(480), "{pbx:?}");
-    assert!(service.wait_for_log("caller queued", SETUP));
+    assert!(service.wait_for_log("event=Queued", SETUP));
     assert!(service.wait_for_log("reason=NoSeat", SETUP));
 }
 

@@ -56,7 +56,7 @@ fn a_late_offer_call_carries_rtp_both_ways() {
         .wait_for_service_rtp(SETUP)
         .expect("an offer to the seat");
     // The answer arrives in the ACK, just after the 200 OK that was logged.
-    assert!(service.wait_for_log("incident: answered", SETUP));
+    assert!(service.wait_for_log("event=Answered", SETUP));
 
     let mut delivered = 0;
     for _ in 0..5 {
@@ -125,7 +125,7 @@ fn sigterm_refuses_new_calls_lets_the_current_one_finish_then_exits() {
     let first = Sipp::client(&service, "pbx_call.xml", "12345")
         .key("rtp_port", &rtp_endpoint().port().to_string())
         .run();
-    assert!(service.wait_for_log("incident: answered", SETUP));
+    assert!(service.wait_for_log("event=Answered", SETUP));
 
     service.signal("TERM");
     assert!(service.wait_for_log("shutting down", SETUP));

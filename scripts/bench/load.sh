@@ -59,7 +59,7 @@ channels = 100000
 TOML
 echo > "$WORK/profiles/seats.toml"
 
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 RUST_LOG=warn,hotline_bridge::server=info "$BIN" --config "$WORK/hb.toml" 2> "$WORK/service.log" &
 SVC=$!; PIDS+=($SVC)
 sipp -sn uas -i 127.0.0.1 -mi 127.0.0.1 -p $UAS -mp 50000 -nostdin -buff_size 1048576 \
@@ -90,10 +90,10 @@ echo "== phase 2: $CONCURRENT concurrent calls with RTP, held ${HOLD}s"
 head -c 8000 /dev/zero | tr '\0' '\325' > "$WORK/silence.alaw"
 RSS0=$(rss_kib)
 RAMP=$(( CONCURRENT / 10 > 0 ? CONCURRENT / 10 : 1 ))
-sipp -sf scripts/bench/uac_rtp.xml 127.0.0.1:$SIP -s 12345 -i 127.0.0.1 -mi 127.0.0.1 \
+(cd "$WORK" && exec sipp -sf "$ROOT/scripts/bench/uac_rtp.xml" 127.0.0.1:$SIP -s 12345 -i 127.0.0.1 -mi 127.0.0.1 \
      -p $((UAC + 1)) -mp 52000 -r $RAMP -m "$CONCURRENT" -l "$CONCURRENT" \
-     -d $(( (HOLD + 20) * 1000 )) -key rtp_file "$WORK/silence.alaw" \
-     -nostdin -buff_size 1048576 -timeout 600s > /dev/null 2>&1 &
+     -d $(( (HOLD + 20) * 1000 )) \
+     -nostdin -buff_size 1048576 -timeout 600s > /dev/null 2>&1) &
 UAC_RTP=$!; PIDS+=($UAC_RTP)
 sleep 15
 T0=$(cpu_ticks); S0=$(date +%s.%N)

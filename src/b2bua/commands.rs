@@ -39,9 +39,47 @@ impl Engine {
                 }
                 self.close_leg(leg);
             }
+            Command::Mix { legs } => {
+                for leg in &legs {
+                    if let Some(state) = self.legs.get_mut(leg) {
+                        state.bridged = None;
+                    }
+                }
+                self.media.push_back(MediaCommand::Mix { legs });
+            }
+            Command::Ringback { leg } => self.media.push_back(MediaCommand::Ringback { leg }),
             Command::Cancel { leg } => self.cancel(leg, now),
             Command::Hangup { leg } => self.hang_up(leg, now),
+            Command::NotifyRefer { leg, status, done } => self.notify_refer(leg, status, done, now),
         }
+    }
+
+    /// RFC 3515 §2.4.4: reports a REFER's progress as a `message/sipfrag` status line.
+    fn notify_refer(&mut self, id: LegId, status: u16, done: bool, now: Instant) {
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return;
+        };
+        let Some(refer) = leg.refer else {
+            return;
+        };
+        if done {
+            leg.refer = None;
+        }
+        if !refer.subscribed || leg.state != LegState::Confirmed {
+            return;
+        }
+        let state = if done {
+            "terminated;reason=noresource".to_string()
+        } else {
+            "active;expires=60".to_string()
+        };
+        let headers = [
+            ("Event", format!("refer;id={}", refer.cseq)),
+            ("Subscription-State", state),
+        ];
+        let body = format!("SIP/2.0 {status} {}\r\n", message::reason_phrase(status));
+        let body = ("message/sipfrag;version=2.0".to_string(), body);
+        self.send_in_dialog(id, Method::Notify, &headers, Some(body), now);
     }
 
     fn ring(&mut self, id: LegId, now: Instant) {
@@ -72,7 +110,12 @@ impl Engine {
             .get(&offer_from)
             .map(|l| l.party.clone())
             .unwrap_or_else(|| "anonymous".into());
-        let codecs = match sdp::codecs_to_offer(caller_offer.as_ref()) {
+        let agreed = self.legs.get(&offer_from).and_then(|l| l.media.codec);
+        let offered = match agreed {
+            Some(codec) => Ok(vec![codec]),
+            None => sdp::codecs_to_offer(caller_offer.as_ref()),
+        };
+        let codecs = match offered {
             Ok(codecs) => codecs,
             Err(_) => {
                 self.control.handle(
@@ -184,9 +227,14 @@ impl Engine {
                 media,
                 bridged: None,
                 party: seat_number.clone(),
+                refer: None,
             },
         );
-        self.media.push_back(MediaCommand::Open { leg: id, port });
+        self.media.push_back(MediaCommand::Open {
+            leg: id,
+            port,
+            seat: true,
+        });
         tracing::info!(leg = %id, seat = %seat_number, to = %peer, "ringing seat");
     }
 
@@ -221,6 +269,7 @@ impl Engine {
         };
         tracing::info!(leg = %id, codec = codec.name(), "caller answered");
         self.answer_invite(id, &invite, 200, Some(sdp::render(&local)), now);
+        self.sync_media(id);
     }
 
     fn cancel(&mut self, id: LegId, now: Instant) {
@@ -302,7 +351,7 @@ impl Engine {
             direction,
         };
         let body = ("application/sdp".to_string(), sdp::render(&local));
-        self.send_in_dialog(id, Method::Invite, Some(body), now);
+        self.send_in_dialog(id, Method::Invite, &[], Some(body), now);
     }
 }
 

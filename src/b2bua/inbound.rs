@@ -14,7 +14,7 @@ use crate::sip::transaction::Incoming;
 use crate::sip::Peer;
 
 /// Methods the service understands, for Allow headers (RFC 3261 §20.5).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, REGISTER";
 
 impl Engine {
     pub(super) fn on_request(&mut self, request: Request, from: Peer, now: Instant) {
@@ -83,7 +83,13 @@ impl Engine {
             .send_stateless(from, &message::SipMessage::Response(response));
     }
 
-    fn refuse_with_warning(&mut self, request: &Request, status: u16, reason: &str, now: Instant) {
+    pub(super) fn refuse_with_warning(
+        &mut self,
+        request: &Request,
+        status: u16,
+        reason: &str,
+        now: Instant,
+    ) {
         let mut response = message::response_to(request, status);
         message::push_header(
             &mut response.headers,
@@ -183,20 +189,17 @@ impl Engine {
             },
             bridged: None,
             party: caller.clone(),
+            refer: None,
         };
         self.legs.insert(id, leg);
         self.dialogs.insert((keys.call_id.clone(), local_tag), id);
         self.invites.insert(keys.branch.clone(), id);
-        self.media.push_back(MediaCommand::Open { leg: id, port });
-        if let Some(offer) = &offer {
-            self.media.push_back(MediaCommand::Remote {
-                leg: id,
-                rtp: offer.rtp,
-                telephone_event: offer.telephone_event,
-                sending: offer.direction != Direction::RecvOnly
-                    && offer.direction != Direction::Inactive,
-            });
-        }
+        self.media.push_back(MediaCommand::Open {
+            leg: id,
+            port,
+            seat: false,
+        });
+        self.sync_media(id);
         tracing::info!(leg = %id, %caller, %number, peer = %from, "call received");
         self.control.handle(
             Event::InboundCall {
@@ -256,8 +259,10 @@ impl Engine {
                 self.close_leg(id);
             }
             Method::Invite => self.on_reinvite(id, &request, now),
-            Method::Info | Method::Options | Method::Notify => self.respond(&request, 200, now),
-            Method::Update | Method::Refer | Method::PRack => self.respond(&request, 501, now),
+            Method::Info => self.on_info(id, &request, now),
+            Method::Refer => self.on_refer(id, &request, now),
+            Method::Options | Method::Notify => self.respond(&request, 200, now),
+            Method::Update | Method::PRack => self.respond(&request, 501, now),
             _ => {
                 let mut response = message::response_to(&request, 405);
                 message::push_header(&mut response.headers, "Allow", ALLOW);
@@ -275,13 +280,8 @@ impl Engine {
             return;
         };
         if let Some(leg) = self.legs.get_mut(&id) {
-            self.media.push_back(MediaCommand::Remote {
-                leg: id,
-                rtp: answer.rtp,
-                telephone_event: answer.telephone_event,
-                sending: true,
-            });
             leg.media.remote = Some(answer);
+            self.sync_media(id);
         }
     }
 
@@ -341,14 +341,7 @@ impl Engine {
         response.body = sdp::render(&local).into_bytes();
         self.tx.respond(request, response, now);
 
-        if let Some(offer) = offer {
-            self.media.push_back(MediaCommand::Remote {
-                leg: id,
-                rtp: offer.rtp,
-                telephone_event: offer.telephone_event,
-                sending: matches!(offered_direction, Direction::SendRecv | Direction::SendOnly),
-            });
-        }
+        self.sync_media(id);
         if let Some(other) = bridged {
             self.reoffer(other, offered_direction, now);
         }

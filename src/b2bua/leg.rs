@@ -70,6 +70,16 @@ pub struct Leg {
     pub bridged: Option<LegId>,
     /// The caller's number or the seat's, for logs.
     pub party: String,
+    /// A REFER received on this leg whose progress is reported by NOTIFY (RFC 3515).
+    pub refer: Option<ReferState>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReferState {
+    /// The REFER's CSeq number: the `id` of its implicit subscription.
+    pub cseq: u32,
+    /// False when the phone sent `Refer-Sub: false` (RFC 4488): no NOTIFY at all.
+    pub subscribed: bool,
 }
 
 impl Leg {

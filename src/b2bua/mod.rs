@@ -9,14 +9,17 @@ mod commands;
 mod inbound;
 mod leg;
 mod outbound;
+mod transfer;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use crate::control::{CallControl, ControlConfig, Event, IncidentRecord, LegId, SeatId};
+use crate::media::dtmf::DtmfReceiver;
 use crate::media::ports::PortPool;
 use crate::media::relay::{MediaCommand, MediaEvent};
+use crate::media::sdp::Direction;
 use crate::sip::message::{self, Method, Request, SipMessage};
 use crate::sip::registrar::{Registrar, RegistrarConfig, RegistrarEvent};
 use crate::sip::transaction::{ClientTx, Transactions, TxEvent};
@@ -99,6 +102,8 @@ pub struct Engine {
     /// CANCEL finds the caller's INVITE by its branch.
     invites: HashMap<String, LegId>,
     client_txs: HashMap<ClientTx, (LegId, Method)>,
+    /// Key presses being counted, per leg.
+    dtmf: HashMap<LegId, DtmfReceiver>,
     media: VecDeque<MediaCommand>,
     records: VecDeque<IncidentRecord>,
     ident_prefix: String,
@@ -130,6 +135,7 @@ impl Engine {
             dialogs: HashMap::new(),
             invites: HashMap::new(),
             client_txs: HashMap::new(),
+            dtmf: HashMap::new(),
             media: VecDeque::new(),
             records: VecDeque::new(),
             ident_prefix: prefix,
@@ -202,6 +208,11 @@ impl Engine {
             MediaEvent::OpenFailed { leg, .. } => {
                 self.control.handle(Event::MediaTimeout { leg }, now);
             }
+            MediaEvent::Dtmf {
+                leg,
+                timestamp,
+                payload,
+            } => self.on_rtp_event(leg, timestamp, payload, now),
         }
         self.drain(now);
     }
@@ -286,6 +297,22 @@ impl Engine {
         }
     }
 
+    /// Tells the relay where the leg's party wants RTP and in which codec.
+    fn sync_media(&mut self, id: LegId) {
+        let Some(leg) = self.legs.get(&id) else {
+            return;
+        };
+        let remote = leg.media.remote.as_ref();
+        let direction = remote.map(|r| r.direction).unwrap_or_default();
+        self.media.push_back(MediaCommand::Remote {
+            leg: id,
+            rtp: remote.and_then(|r| r.rtp),
+            codec: leg.media.codec,
+            telephone_event: remote.and_then(|r| r.telephone_event),
+            sending: matches!(direction, Direction::SendRecv | Direction::SendOnly),
+        });
+    }
+
     /// Releases everything a leg holds: its port, its dialog and its relay socket.
     fn close_leg(&mut self, id: LegId) {
         let Some(leg) = self.legs.remove(&id) else {
@@ -299,6 +326,7 @@ impl Engine {
             }
         }
         self.client_txs.retain(|_, (l, _)| *l != id);
+        self.dtmf.remove(&id);
         self.ports.release(leg.media.port);
         self.media.push_back(MediaCommand::Close { leg: id });
         tracing::debug!(leg = %id, party = %leg.party, "leg closed");
@@ -309,6 +337,7 @@ impl Engine {
         &mut self,
         id: LegId,
         method: Method,
+        extra: &[(&str, String)],
         body: Option<(String, String)>,
         now: Instant,
     ) -> Option<ClientTx> {
@@ -330,6 +359,9 @@ impl Engine {
         message::push_header(h, "Call-ID", leg.call_id.clone());
         message::push_header(h, "CSeq", format!("{cseq} {method}"));
         message::push_header(h, "Contact", contact);
+        for (name, value) in extra {
+            message::push_header(h, name, value.clone());
+        }
         if let Some((content_type, text)) = body {
             message::push_header(h, "Content-Type", content_type);
             request.body = text.into_bytes();
@@ -349,7 +381,10 @@ impl Engine {
             return;
         }
         leg.state = LegState::Ending;
-        if self.send_in_dialog(id, Method::Bye, None, now).is_none() {
+        if self
+            .send_in_dialog(id, Method::Bye, &[], None, now)
+            .is_none()
+        {
             self.close_leg(id);
         }
     }

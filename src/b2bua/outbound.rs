@@ -6,7 +6,6 @@ use std::time::Instant;
 use super::leg::{LegKind, LegState};
 use super::Engine;
 use crate::control::{Event, LegId};
-use crate::media::relay::MediaCommand;
 use crate::media::sdp;
 use crate::sip::message::{self, Method, Response, SipMessage};
 use crate::sip::transaction::ClientTx;
@@ -101,16 +100,9 @@ impl Engine {
 
         let answer = sdp::parse(&response.body).ok();
         let codec = answer.as_ref().and_then(|a| a.preferred()).map(|(c, _)| c);
-        if let Some(answer) = &answer {
-            self.media.push_back(MediaCommand::Remote {
-                leg: id,
-                rtp: answer.rtp,
-                telephone_event: answer.telephone_event,
-                sending: true,
-            });
-        }
         leg.media.codec = codec;
         leg.media.remote = answer;
+        self.sync_media(id);
         self.ack_2xx(id, response);
 
         if was_ending {

@@ -44,6 +44,7 @@ impl Bench {
                 hotlines: vec![HotlineInfo {
                     name: "12345".into(),
                     numbers: vec!["12345".into()],
+                    linked: None,
                 }],
                 seats: vec![SeatInfo {
                     number: "1001".into(),
@@ -53,6 +54,9 @@ impl Bench {
                 }],
                 ring_timeout: Duration::from_secs(20),
                 queue_timeout: Duration::from_secs(60),
+                keys: crate::control::KeyMap::default(),
+                categories: Vec::new(),
+                emergency_mode: crate::control::HandoffMode::ThreeWay,
             },
             secret: [9; 32],
         };

@@ -15,8 +15,52 @@ pub struct ServiceFile {
     pub timeouts: TimeoutsSection,
     #[serde(default)]
     pub registration: RegistrationSection,
+    #[serde(default)]
+    pub keys: KeysSection,
+    #[serde(default)]
+    pub rules: RulesSection,
     #[serde(rename = "hotline")]
     pub hotlines: Vec<HotlineSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysSection {
+    pub three_way: String,
+    pub transfer: String,
+    pub leave: String,
+    pub cancel: String,
+    pub category: String,
+    pub inter_digit_secs: u64,
+}
+
+impl Default for KeysSection {
+    fn default() -> Self {
+        Self {
+            three_way: "*1".into(),
+            transfer: "*2".into(),
+            leave: "*3".into(),
+            cancel: "*0".into(),
+            category: "*9".into(),
+            inter_digit_secs: 3,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesSection {
+    pub categories: String,
+    pub emergency_mode: String,
+}
+
+impl Default for RulesSection {
+    fn default() -> Self {
+        Self {
+            categories: "config/categories.toml".into(),
+            emergency_mode: "three-way".into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,11 +12,12 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::b2bua::{EngineConfig, SeatReach, Source, TrunkAcl};
-use crate::control::{ControlConfig, HotlineInfo, SeatInfo};
+use crate::control::{ControlConfig, HandoffMode, HotlineInfo, KeyMap, SeatInfo};
+use crate::rules::{load_categories, CategoryFile};
 use crate::sip::digest::Algorithm;
 use crate::sip::message;
 use crate::sip::registrar::RegistrarConfig;
-use file::{SeatsFile, ServiceFile, TrunksFile};
+use file::{KeysSection, SeatsFile, ServiceFile, TrunksFile};
 
 /// One thing wrong with the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +72,8 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     let trunks_path = profiles.join("trunks.toml");
     let seats_path = profiles.join("seats.toml");
     let trunks: TrunksFile = read_toml(&trunks_path, &mut problems).unwrap_or_default();
+    let categories_path = PathBuf::from(&service.rules.categories);
+    let category_file: Option<CategoryFile> = read_toml(&categories_path, &mut problems);
     let seats: SeatsFile = read_toml(&seats_path, &mut problems).unwrap_or_default();
 
     let mut check = Checker {
@@ -123,6 +126,18 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     if service.hotlines.is_empty() {
         check.problem("hotline", "no hotline is configured".into());
     }
+    let keys = check.keys(&service.keys);
+    let emergency_mode = match service.rules.emergency_mode.as_str() {
+        "three-way" => HandoffMode::ThreeWay,
+        "phone-transfer" => HandoffMode::PhoneTransfer,
+        other => {
+            check.problem(
+                "rules.emergency_mode",
+                format!("{other:?} is not a handoff mode (three-way, phone-transfer)"),
+            );
+            HandoffMode::ThreeWay
+        }
+    };
 
     let hotline_names: Vec<&str> = service.hotlines.iter().map(|h| h.name.as_str()).collect();
     let mut numbers_seen = HashSet::new();
@@ -148,6 +163,19 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
                     format!("{linked:?} is not another configured hotline"),
                 );
             }
+        }
+    }
+
+    let mut categories = Vec::new();
+    if let Some(file) = &category_file {
+        let (loaded, category_problems) = load_categories(file, &hotline_names);
+        categories = loaded;
+        for (key, message) in category_problems {
+            check.problems.push(Problem {
+                file: categories_path.clone(),
+                key,
+                message,
+            });
         }
     }
 
@@ -352,11 +380,18 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
                     .map(|h| HotlineInfo {
                         name: h.name.clone(),
                         numbers: h.numbers.clone(),
+                        linked: h
+                            .linked
+                            .as_ref()
+                            .and_then(|l| hotline_names.iter().position(|n| n == l)),
                     })
                     .collect(),
                 seats: seat_infos,
                 ring_timeout: Duration::from_secs(timeouts.ring_secs.max(1)),
                 queue_timeout: Duration::from_secs(timeouts.queue_secs),
+                keys,
+                categories,
+                emergency_mode,
             },
             secret: [0; 32],
         },
@@ -375,6 +410,45 @@ impl Checker {
             key: key.to_string(),
             message,
         });
+    }
+
+    /// Key sequences start with `*`, use only dial-pad keys, and none may begin another.
+    fn keys(&mut self, section: &KeysSection) -> KeyMap {
+        let named = [
+            ("keys.three_way", &section.three_way),
+            ("keys.transfer", &section.transfer),
+            ("keys.leave", &section.leave),
+            ("keys.cancel", &section.cancel),
+            ("keys.category", &section.category),
+        ];
+        for (key, keys) in named {
+            let valid = keys.len() >= 2
+                && keys.starts_with('*')
+                && keys
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '*' || c == '#');
+            if !valid {
+                self.problem(
+                    key,
+                    format!("{keys:?} must be `*` followed by dial-pad keys"),
+                );
+            }
+        }
+        for (i, (key_a, a)) in named.iter().enumerate() {
+            for (key_b, b) in &named[i + 1..] {
+                if a.starts_with(b.as_str()) || b.starts_with(a.as_str()) {
+                    self.problem(key_b, format!("{b:?} clashes with {key_a} {a:?}"));
+                }
+            }
+        }
+        KeyMap {
+            three_way: section.three_way.clone(),
+            transfer: section.transfer.clone(),
+            leave: section.leave.clone(),
+            cancel: section.cancel.clone(),
+            category: section.category.clone(),
+            inter_digit: Duration::from_secs(section.inter_digit_secs.max(1)),
+        }
     }
 
     fn addr(&mut self, key: &str, text: &str) -> SocketAddr {

@@ -5,11 +5,20 @@
 //! ([`Command`]) and with the records of the handoff log ([`IncidentRecord`]). Timers are
 //! deadlines that the driver reads with [`CallControl::poll_timeout`] and hands back through
 //! [`CallControl::handle_timeout`], so every flow runs on a virtual clock in tests.
+//!
+//! An incident has members (answered legs: the caller and seats) and at most one pending
+//! leg (a seat ringing). Two members are relayed to each other, three are mixed; a caller
+//! left alone while a seat rings hears ringback.
 
+mod handoff;
 mod incident;
+pub mod keys;
 mod record;
+mod routing;
 mod seats;
 
+#[cfg(test)]
+mod handoff_tests;
 #[cfg(test)]
 mod tests;
 
@@ -17,9 +26,12 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::media::dtmf::Trigger;
+use crate::rules::Category;
 use crate::timer::TimerTable;
-use incident::{Incident, Phase};
-pub use record::{Actor, EndReason, IncidentRecord, RecordKind, SeatFailure};
+use incident::{Incident, Role};
+pub use keys::{KeyAction, KeyMap};
+pub use record::{Actor, EndReason, HandoffTrigger, IncidentRecord, RecordKind, SeatFailure};
 use seats::SeatBoard;
 pub use seats::{SeatId, SeatInfo};
 
@@ -43,11 +55,34 @@ impl fmt::Display for LegId {
     }
 }
 
+/// How a matter is handed to the other hotline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffMode {
+    /// 电话转接: the seat leaves, the caller is connected to the linked seat.
+    PhoneTransfer,
+    /// 三方通话: caller, seat and linked seat talk together.
+    ThreeWay,
+    /// The seat consulted the other seat itself and joined them (REFER with Replaces).
+    Attended,
+}
+
+impl HandoffMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            HandoffMode::PhoneTransfer => "phone-transfer",
+            HandoffMode::ThreeWay => "three-way",
+            HandoffMode::Attended => "attended",
+        }
+    }
+}
+
 /// A hotline: a group of seats reached by one or more numbers.
 #[derive(Debug, Clone)]
 pub struct HotlineInfo {
     pub name: String,
     pub numbers: Vec<String>,
+    /// The hotline that transfer keys hand over to.
+    pub linked: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +93,10 @@ pub struct ControlConfig {
     pub ring_timeout: Duration,
     /// How long a caller waits for a free seat before the call is refused.
     pub queue_timeout: Duration,
+    pub keys: KeyMap,
+    pub categories: Vec<Category>,
+    /// How an emergency category starts the linkage.
+    pub emergency_mode: HandoffMode,
 }
 
 /// What the signalling layer observed on a leg.
@@ -83,6 +122,17 @@ pub enum Event {
     MediaTimeout { leg: LegId },
     /// A seat registered, or its registration ended.
     SeatOnline { seat: SeatId, online: bool },
+    /// A key pressed on the leg's phone, counted once.
+    KeyPress {
+        leg: LegId,
+        digit: char,
+        trigger: Trigger,
+    },
+    /// The leg's phone asked to transfer its call to `number` (REFER without Replaces).
+    Refer { leg: LegId, number: String },
+    /// The leg's phone asked to join its call's other party with the far end of `replaces`,
+    /// a call it made itself (REFER with Replaces).
+    ReferReplaces { leg: LegId, replaces: LegId },
 }
 
 /// What call control asks the signalling and media layers to do.
@@ -100,6 +150,10 @@ pub enum Command {
     Answer { leg: LegId, peer: LegId },
     /// Relay media between two legs.
     Bridge { a: LegId, b: LegId },
+    /// Mix the legs' audio: each hears all the others.
+    Mix { legs: Vec<LegId> },
+    /// Play ringback to a leg that waits alone.
+    Ringback { leg: LegId },
     /// Refuse an inbound leg with a final status.
     Reject {
         leg: LegId,
@@ -110,27 +164,21 @@ pub enum Command {
     Cancel { leg: LegId },
     /// End an established leg (BYE).
     Hangup { leg: LegId },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Caller,
-    Seat(SeatId),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct LegOwner {
-    incident: IncidentId,
-    role: Role,
+    /// Report a REFER's progress to the phone that sent it (RFC 3515 §2.4.5 NOTIFY);
+    /// `done` ends the implicit subscription.
+    NotifyRefer { leg: LegId, status: u16, done: bool },
 }
 
 pub struct CallControl {
     hotlines: Vec<HotlineInfo>,
     ring_timeout: Duration,
     queue_timeout: Duration,
+    keymap: KeyMap,
+    categories: Vec<Category>,
+    emergency_mode: HandoffMode,
     seats: SeatBoard,
     incidents: HashMap<IncidentId, Incident>,
-    legs: HashMap<LegId, LegOwner>,
+    legs: HashMap<LegId, IncidentId>,
     queue: VecDeque<IncidentId>,
     timers: TimerTable<IncidentId>,
     commands: VecDeque<Command>,
@@ -145,6 +193,9 @@ impl CallControl {
             hotlines: config.hotlines,
             ring_timeout: config.ring_timeout,
             queue_timeout: config.queue_timeout,
+            keymap: config.keys,
+            categories: config.categories,
+            emergency_mode: config.emergency_mode,
             seats: SeatBoard::new(config.seats, now),
             incidents: HashMap::new(),
             legs: HashMap::new(),
@@ -174,7 +225,19 @@ impl CallControl {
 
     /// The incident a leg belongs to, while the incident lasts.
     pub fn incident_of(&self, leg: LegId) -> Option<IncidentId> {
-        self.legs.get(&leg).map(|owner| owner.incident)
+        self.legs.get(&leg).copied()
+    }
+
+    /// Whether a leg is a seat's leg (its keys are transfer keys; the caller's are not).
+    pub fn is_seat_leg(&self, leg: LegId) -> bool {
+        let Some(incident) = self.legs.get(&leg).and_then(|id| self.incidents.get(id)) else {
+            return false;
+        };
+        incident
+            .member(leg)
+            .is_some_and(|m| matches!(m.role, Role::Seat { .. }))
+            || incident.pending.is_some_and(|p| p.leg == leg)
+            || incident.referrer.is_some_and(|(l, _)| l == leg)
     }
 
     pub fn active_incidents(&self) -> usize {
@@ -214,345 +277,60 @@ impl CallControl {
             Event::Progress { .. } => {}
             Event::Answered { leg } => self.on_answered(leg, now),
             Event::Failed { leg, status } => self.on_failed(leg, status, now),
-            Event::Cancelled { leg } => self.on_caller_gone(leg, EndReason::CallerCancelled, now),
-            Event::HungUp { leg } => self.on_hung_up(leg, now),
+            Event::Cancelled { leg } | Event::HungUp { leg } => self.on_gone(leg, now),
             Event::MediaTimeout { leg } => self.on_media_timeout(leg, now),
             Event::SeatOnline { seat, online } => {
                 if self.seats.set_online(seat, online, now) {
                     self.seat_returned(seat, now);
                 }
             }
-        }
-    }
-
-    fn on_inbound_call(&mut self, leg: LegId, number: String, caller: String, now: Instant) {
-        if !self.accepting {
-            self.commands.push_back(Command::Reject {
+            Event::KeyPress {
                 leg,
-                status: 503,
-                reason: "Service Unavailable",
-            });
-            return;
+                digit,
+                trigger,
+            } => self.on_key(leg, digit, trigger, now),
+            Event::Refer { leg, number } => self.on_refer(leg, &number, now),
+            Event::ReferReplaces { leg, replaces } => self.on_refer_replaces(leg, replaces, now),
         }
-        let Some(hotline) = self
-            .hotlines
-            .iter()
-            .position(|h| h.numbers.contains(&number))
-        else {
-            self.commands.push_back(Command::Reject {
-                leg,
-                status: 404,
-                reason: "Not Found",
-            });
-            return;
-        };
-
-        self.next_id += 1;
-        let id = IncidentId(self.next_id);
-        self.incidents.insert(id, Incident::new(hotline, leg, now));
-        self.legs.insert(
-            leg,
-            LegOwner {
-                incident: id,
-                role: Role::Caller,
-            },
-        );
-        let kind = RecordKind::CallReceived {
-            caller,
-            number,
-            hotline: self.hotlines[hotline].name.clone(),
-        };
-        self.record(id, Some(leg), Actor::Caller, kind, now);
-        self.commands.push_back(Command::Ring { leg });
-        self.route(id, now);
-    }
-
-    /// Rings the longest-idle free seat the incident has not tried, or queues the caller.
-    fn route(&mut self, id: IncidentId, now: Instant) {
-        let incident = &self.incidents[&id];
-        match self.seats.longest_idle(incident.hotline, &incident.tried) {
-            Some(seat) => self.dial(id, seat, now),
-            None => self.enqueue(id, now),
-        }
-    }
-
-    fn dial(&mut self, id: IncidentId, seat: SeatId, now: Instant) {
-        let leg = self.allocate_leg();
-        let incident = self
-            .incidents
-            .get_mut(&id)
-            .expect("dial for a live incident");
-        let caller_leg = incident.caller_leg;
-        incident.phase = Phase::Ringing { leg, seat };
-        self.queue.retain(|queued| *queued != id);
-        self.legs.insert(
-            leg,
-            LegOwner {
-                incident: id,
-                role: Role::Seat(seat),
-            },
-        );
-        self.seats.engage(seat);
-        self.timers.set(id, now + self.ring_timeout);
-        self.commands.push_back(Command::Dial {
-            leg,
-            seat,
-            offer_from: caller_leg,
-        });
-        let number = self.seats.info(seat).number.clone();
-        self.record(
-            id,
-            Some(leg),
-            Actor::System,
-            RecordKind::SeatRinging { seat: number },
-            now,
-        );
-    }
-
-    fn enqueue(&mut self, id: IncidentId, now: Instant) {
-        let incident = self
-            .incidents
-            .get_mut(&id)
-            .expect("enqueue a live incident");
-        incident.phase = Phase::Queued;
-        let first_time = incident.queued_at.is_none();
-        let queued_at = *incident.queued_at.get_or_insert(now);
-        let deadline = queued_at + self.queue_timeout;
-        if deadline <= now {
-            self.end_before_answer(id, EndReason::NoSeat, 480, now);
-            return;
-        }
-        self.timers.set(id, deadline);
-        self.queue.push_back(id);
-        if first_time {
-            self.record(id, None, Actor::System, RecordKind::Queued, now);
-        }
-    }
-
-    fn on_answered(&mut self, leg: LegId, now: Instant) {
-        let Some(owner) = self.legs.get(&leg).copied() else {
-            // A seat that answers after we gave up on it (CANCEL crossed its 200 OK).
-            self.commands.push_back(Command::Hangup { leg });
-            return;
-        };
-        let incident = self
-            .incidents
-            .get_mut(&owner.incident)
-            .expect("owner is live");
-        let Phase::Ringing { leg: ringing, seat } = incident.phase else {
-            return;
-        };
-        if ringing != leg {
-            return;
-        }
-        incident.phase = Phase::Connected { leg, seat };
-        let caller_leg = incident.caller_leg;
-        self.timers.cancel(&owner.incident);
-        self.commands.push_back(Command::Answer {
-            leg: caller_leg,
-            peer: leg,
-        });
-        self.commands.push_back(Command::Bridge {
-            a: caller_leg,
-            b: leg,
-        });
-        let number = self.seats.info(seat).number.clone();
-        self.record(
-            owner.incident,
-            Some(leg),
-            Actor::Seat(number.clone()),
-            RecordKind::Answered { seat: number },
-            now,
-        );
-    }
-
-    fn on_failed(&mut self, leg: LegId, status: u16, now: Instant) {
-        let Some(owner) = self.legs.get(&leg).copied() else {
-            return;
-        };
-        match owner.role {
-            Role::Caller => self.on_caller_gone(leg, EndReason::CallerHungUp, now),
-            Role::Seat(seat) => {
-                let failure = match status {
-                    486 | 600 => SeatFailure::Busy,
-                    408 => SeatFailure::NoAnswer,
-                    other => SeatFailure::Rejected(other),
-                };
-                self.seat_failed(owner.incident, leg, seat, failure, now);
-            }
-        }
-    }
-
-    /// A rung seat did not take the call: forget its leg and try the next seat.
-    fn seat_failed(
-        &mut self,
-        id: IncidentId,
-        leg: LegId,
-        seat: SeatId,
-        failure: SeatFailure,
-        now: Instant,
-    ) {
-        self.legs.remove(&leg);
-        let incident = self.incidents.get_mut(&id).expect("owner is live");
-        incident.tried.push(seat);
-        let number = self.seats.info(seat).number.clone();
-        self.record(
-            id,
-            Some(leg),
-            Actor::Seat(number.clone()),
-            RecordKind::SeatFailed {
-                seat: number,
-                failure,
-            },
-            now,
-        );
-        self.route(id, now);
-        if self.seats.release(seat, now) {
-            self.serve_queue(self.seats.info(seat).hotline, now);
-        }
-    }
-
-    fn on_hung_up(&mut self, leg: LegId, now: Instant) {
-        let Some(owner) = self.legs.get(&leg).copied() else {
-            return;
-        };
-        match owner.role {
-            Role::Caller => self.on_caller_gone(leg, EndReason::CallerHungUp, now),
-            Role::Seat(seat) => {
-                let incident = &self.incidents[&owner.incident];
-                match incident.phase {
-                    Phase::Connected { leg: connected, .. } if connected == leg => {
-                        self.commands.push_back(Command::Hangup {
-                            leg: incident.caller_leg,
-                        });
-                        self.end(owner.incident, EndReason::SeatHungUp, now);
-                    }
-                    // A BYE on an early dialog: the seat gave up ringing.
-                    _ => {
-                        self.seat_failed(owner.incident, leg, seat, SeatFailure::Rejected(487), now)
-                    }
-                }
-            }
-        }
-    }
-
-    /// The caller left: stop whatever the seat side is doing and end the incident.
-    fn on_caller_gone(&mut self, leg: LegId, reason: EndReason, now: Instant) {
-        let Some(owner) = self.legs.get(&leg).copied() else {
-            return;
-        };
-        if owner.role != Role::Caller {
-            return;
-        }
-        match self.incidents[&owner.incident].phase {
-            Phase::Ringing { leg: seat_leg, .. } => {
-                self.commands.push_back(Command::Cancel { leg: seat_leg });
-            }
-            Phase::Connected { leg: seat_leg, .. } => {
-                self.commands.push_back(Command::Hangup { leg: seat_leg });
-            }
-            Phase::Queued => {}
-        }
-        self.end(owner.incident, reason, now);
     }
 
     fn on_media_timeout(&mut self, leg: LegId, now: Instant) {
-        let Some(owner) = self.legs.get(&leg).copied() else {
+        let Some(id) = self.legs.get(&leg).copied() else {
             return;
         };
-        let incident = &self.incidents[&owner.incident];
-        if let Phase::Connected { leg: seat_leg, .. } = incident.phase {
-            self.commands.push_back(Command::Hangup {
-                leg: incident.caller_leg,
-            });
-            self.commands.push_back(Command::Hangup { leg: seat_leg });
-            self.end(owner.incident, EndReason::MediaTimeout, now);
+        let incident = &self.incidents[&id];
+        if incident.member(leg).is_none() {
+            return;
         }
+        let members: Vec<LegId> = incident.members.iter().map(|m| m.leg).collect();
+        for member in members {
+            self.commands.push_back(Command::Hangup { leg: member });
+        }
+        self.end(id, EndReason::MediaTimeout, now);
     }
 
-    fn on_deadline(&mut self, id: IncidentId, now: Instant) {
+    /// Sets up the media of an answered incident after its members changed.
+    fn remedia(&mut self, id: IncidentId) {
         let Some(incident) = self.incidents.get(&id) else {
             return;
         };
-        match incident.phase {
-            Phase::Ringing { leg, seat } => {
-                self.commands.push_back(Command::Cancel { leg });
-                self.seat_failed(id, leg, seat, SeatFailure::NoAnswer, now);
-            }
-            Phase::Queued => self.end_before_answer(id, EndReason::NoSeat, 480, now),
-            Phase::Connected { .. } => {}
-        }
-    }
-
-    fn end_before_answer(&mut self, id: IncidentId, reason: EndReason, status: u16, now: Instant) {
-        let leg = self.incidents[&id].caller_leg;
-        self.commands.push_back(Command::Reject {
-            leg,
-            status,
-            reason: "Temporarily Unavailable",
-        });
-        self.end(id, reason, now);
-    }
-
-    /// Removes the incident and frees its seats; the caller of `end` has already sent what
-    /// ends each leg.
-    fn end(&mut self, id: IncidentId, reason: EndReason, now: Instant) {
-        let Some(incident) = self.incidents.remove(&id) else {
+        if !incident.answered {
             return;
+        }
+        let last_seat = incident.seats().last().map(|(_, seat, _)| seat);
+        let legs: Vec<LegId> = incident.members.iter().map(|m| m.leg).collect();
+        let waiting = incident.pending.is_some() || incident.queued;
+        if let Some(seat) = last_seat.filter(|_| incident.has_caller()) {
+            let hotline = self.seats.info(seat).hotline;
+            self.incidents.get_mut(&id).expect("live").handled_by = Some(hotline);
+        }
+        let command = match legs.as_slice() {
+            [a, b] => Command::Bridge { a: *a, b: *b },
+            [_, _, _, ..] => Command::Mix { legs },
+            [alone] if waiting => Command::Ringback { leg: *alone },
+            _ => return,
         };
-        self.timers.cancel(&id);
-        self.queue.retain(|queued| *queued != id);
-        self.legs.remove(&incident.caller_leg);
-        self.records.push_back(IncidentRecord {
-            incident: id,
-            leg: None,
-            at: now,
-            offset: now - incident.started,
-            actor: match reason {
-                EndReason::CallerHungUp | EndReason::CallerCancelled => Actor::Caller,
-                _ => Actor::System,
-            },
-            kind: RecordKind::CallEnded { reason },
-        });
-        let seat = match incident.phase {
-            Phase::Ringing { leg, seat } | Phase::Connected { leg, seat } => {
-                self.legs.remove(&leg);
-                Some(seat)
-            }
-            Phase::Queued => None,
-        };
-        if let Some(seat) = seat {
-            if self.seats.release(seat, now) {
-                self.seat_returned(seat, now);
-            }
-        }
-    }
-
-    /// A seat became free after a call or came online: queued callers may have it again.
-    fn seat_returned(&mut self, seat: SeatId, now: Instant) {
-        let hotline = self.seats.info(seat).hotline;
-        for id in &self.queue {
-            if let Some(incident) = self.incidents.get_mut(id) {
-                incident.tried.retain(|tried| *tried != seat);
-            }
-        }
-        self.serve_queue(hotline, now);
-    }
-
-    /// Gives free seats of `hotline` to queued callers, first come first served.
-    fn serve_queue(&mut self, hotline: usize, now: Instant) {
-        let waiting: Vec<IncidentId> = self.queue.iter().copied().collect();
-        for id in waiting {
-            let Some(incident) = self.incidents.get(&id) else {
-                continue;
-            };
-            if incident.hotline != hotline || incident.phase != Phase::Queued {
-                continue;
-            }
-            if let Some(seat) = self.seats.longest_idle(hotline, &incident.tried) {
-                self.dial(id, seat, now);
-            }
-        }
+        self.commands.push_back(command);
     }
 
     fn record(
@@ -563,14 +341,51 @@ impl CallControl {
         kind: RecordKind,
         now: Instant,
     ) {
-        let started = self.incidents[&id].started;
+        let incident = &self.incidents[&id];
         self.records.push_back(IncidentRecord {
             incident: id,
             leg,
             at: now,
-            offset: now - started,
+            offset: now - incident.started,
             actor,
+            hotline: self.hotlines[incident.hotline].name.clone(),
+            category: incident.category.clone(),
             kind,
         });
+    }
+
+    fn seat_actor(&self, seat: SeatId) -> Actor {
+        Actor::Seat(self.seats.info(seat).number.clone())
+    }
+
+    fn seat_name(&self, seat: SeatId) -> String {
+        self.seats.info(seat).number.clone()
+    }
+
+    /// Ends the incident: records the outcome, forgets its legs and frees its seats. The
+    /// caller has already sent what ends each leg.
+    fn end(&mut self, id: IncidentId, reason: EndReason, now: Instant) {
+        if !self.incidents.contains_key(&id) {
+            return;
+        }
+        self.record_outcome(id, now);
+        let actor = match reason {
+            EndReason::CallerHungUp | EndReason::CallerCancelled => Actor::Caller,
+            EndReason::SeatHungUp => Actor::System,
+            _ => Actor::System,
+        };
+        self.record(id, None, actor, RecordKind::CallEnded { reason }, now);
+        let incident = self.incidents.remove(&id).expect("checked above");
+        self.timers.cancel(&id);
+        self.queue.retain(|queued| *queued != id);
+        self.legs.retain(|_, owner| *owner != id);
+        let mut seats: Vec<SeatId> = incident.seats().map(|(_, seat, _)| seat).collect();
+        seats.extend(incident.pending.map(|p| p.seat));
+        seats.extend(incident.referrer.map(|(_, seat)| seat));
+        for seat in seats {
+            if self.seats.release(seat, now) {
+                self.seat_returned(seat, now);
+            }
+        }
     }
 }

@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{IncidentId, LegId};
+use super::{HandoffMode, IncidentId, LegId};
+use crate::media::dtmf::Trigger;
 
 /// Who caused an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,8 +11,19 @@ pub enum Actor {
     Caller,
     /// A seat, by its account number.
     Seat(String),
-    /// The service itself (timers, routing, media supervision).
+    /// The service itself (timers, routing, rules, media supervision).
     System,
+}
+
+/// What set a handoff off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffTrigger {
+    /// Transfer keys, with how they arrived.
+    Keys(Trigger),
+    /// The phone's own transfer button (REFER).
+    Refer,
+    /// A category rule (an emergency tagged on the call).
+    Rule,
 }
 
 /// Why a seat that was rung did not take the call.
@@ -23,6 +35,10 @@ pub enum SeatFailure {
     NoAnswer,
     /// Any other final response, with its status code.
     Rejected(u16),
+    /// No seat of the target hotline was free to ring.
+    NoFreeSeat,
+    /// The handoff was cancelled before the seat answered.
+    Cancelled,
 }
 
 /// Why an incident ended.
@@ -36,9 +52,8 @@ pub enum EndReason {
     NoSeat,
     /// No RTP arrived on a connected leg for the configured time.
     MediaTimeout,
-    UnknownNumber,
-    /// The service is shutting down and took no new calls.
-    ShuttingDown,
+    /// The incident's parties were joined into another incident (attended transfer).
+    Merged,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +74,53 @@ pub enum RecordKind {
     Answered {
         seat: String,
     },
+    KeyPressed {
+        seat: String,
+        keys: String,
+        trigger: Trigger,
+    },
+    TransferRequested {
+        mode: HandoffMode,
+        from: String,
+        to: String,
+        trigger: HandoffTrigger,
+    },
+    TargetRinging {
+        seat: String,
+    },
+    TargetAnswered {
+        seat: String,
+    },
+    TargetFailed {
+        seat: Option<String>,
+        failure: SeatFailure,
+    },
+    ConferenceStarted,
+    PartyLeft {
+        party: String,
+    },
+    TransferCompleted {
+        mode: HandoffMode,
+        to: String,
+    },
+    TransferCancelled {
+        mode: HandoffMode,
+    },
+    /// The caller went back to a seat of the first hotline after a failed handoff.
+    CallerReturned {
+        seat: String,
+    },
+    CategoryTagged {
+        code: String,
+        owner: String,
+    },
+    /// How the incident ended up against the category rule.
+    Outcome {
+        handled_by: String,
+        owner: String,
+        followed_rule: bool,
+        dispatch: bool,
+    },
     CallEnded {
         reason: EndReason,
     },
@@ -74,5 +136,8 @@ pub struct IncidentRecord {
     /// Time since the incident was received.
     pub offset: Duration,
     pub actor: Actor,
+    /// The first receiver's hotline.
+    pub hotline: String,
+    pub category: Option<String>,
     pub kind: RecordKind,
 }

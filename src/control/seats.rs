@@ -60,7 +60,6 @@ impl SeatBoard {
             .map(|i| SeatId(i as u16))
     }
 
-    #[cfg(test)]
     pub fn is_free(&self, seat: SeatId) -> bool {
         let s = &self.seats[seat.0 as usize];
         s.online && s.engaged < s.info.capacity

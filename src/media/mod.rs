@@ -1,7 +1,12 @@
-//! Media: SDP offer/answer, RTP port allocation and the RTP relay that anchors each call's
-//! audio in the service.
+//! Media: SDP offer/answer, RTP port allocation, G.711, DTMF, the jitter buffer, the mixer,
+//! tones, and the RTP relay that anchors each call's audio in the service.
 
+pub mod codec;
+pub mod dtmf;
+pub mod jitter;
+pub mod mixer;
 pub mod ports;
 pub mod relay;
 pub mod sdp;
 pub mod stream;
+pub mod tone;

@@ -1,9 +1,11 @@
-//! The RTP relay: one UDP socket per leg, one task per socket, forwarding each packet to the
-//! bridged leg's party with that leg's own stream identity.
+//! The RTP relay: one UDP socket per leg and one task per socket. Each leg is in one mode:
+//! relayed to another leg (two parties), mixed in a conference (three parties), hearing
+//! ringback (waiting alone), or idle.
 //!
-//! This is the edge where sockets live; the decisions (which legs to bridge, where each
-//! party's RTP goes) come from the SIP layer as [`MediaCommand`]s. Media goes to the address
-//! in the party's SDP; there is no latching to the source address for parties behind NAT.
+//! This is the edge where sockets live; the decisions come from the SIP layer as
+//! [`MediaCommand`]s. Media goes to the address in the party's SDP; there is no latching to
+//! the source address for parties behind NAT. Telephone-events from seat legs are reported
+//! as [`MediaEvent::Dtmf`] and never relayed, so a caller never hears a seat's transfer keys.
 
 use std::collections::HashMap;
 use std::io;
@@ -16,25 +18,36 @@ use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
 
+use super::codec::FRAME;
+use super::mixer::Mixer;
+use super::sdp::Codec;
 use super::stream::OutStream;
+use super::tone::Ringback;
 use crate::control::LegId;
 
 /// What the SIP layer asks the relay to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaCommand {
-    /// Bind the leg's RTP port.
-    Open { leg: LegId, port: u16 },
-    /// Where the leg's party wants RTP, its telephone-event payload type, and whether it
-    /// is expected to send (false while it holds the call).
+    /// Bind the leg's RTP port; `seat` legs have their telephone-events reported, not
+    /// relayed.
+    Open { leg: LegId, port: u16, seat: bool },
+    /// Where the leg's party wants RTP, the codec agreed on the leg, its telephone-event
+    /// payload type, and whether it is expected to send (false while it holds the call).
     Remote {
         leg: LegId,
         rtp: Option<SocketAddr>,
+        codec: Option<Codec>,
         telephone_event: Option<u8>,
         sending: bool,
     },
     /// Relay between two legs, both ways.
     Bridge { a: LegId, b: LegId },
+    /// Mix the legs: each hears all the others.
+    Mix { legs: Vec<LegId> },
+    /// Play ringback to the leg.
+    Ringback { leg: LegId },
     /// Unbind the leg's port and forget it.
     Close { leg: LegId },
 }
@@ -42,30 +55,16 @@ pub enum MediaCommand {
 /// What the relay reports back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
-    /// No RTP arrived on a bridged leg for the configured time.
+    /// No RTP arrived on a connected leg for the configured time.
     Timeout { leg: LegId },
     /// The leg's port could not be bound.
     OpenFailed { leg: LegId, port: u16 },
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct LegCounters {
-    pub received: u64,
-    pub sent: u64,
-}
-
-struct LegState {
-    remote: Option<SocketAddr>,
-    telephone_event: Option<u8>,
-    sending: bool,
-    peer: Option<Arc<LegMedia>>,
-    out: OutStream,
-    counters: LegCounters,
-}
-
-struct LegMedia {
-    socket: UdpSocket,
-    state: Mutex<LegState>,
+    /// A telephone-event packet from a seat leg: its RTP timestamp and payload.
+    Dtmf {
+        leg: LegId,
+        timestamp: u32,
+        payload: [u8; 4],
+    },
 }
 
 /// Packets through the relay since start, for the logs and the benchmarks.
@@ -73,6 +72,57 @@ struct LegMedia {
 pub struct RelayTotals {
     pub received: AtomicU64,
     pub relayed: AtomicU64,
+    pub generated: AtomicU64,
+}
+
+enum Mode {
+    Idle,
+    Relay(Arc<LegMedia>),
+    Mix(Arc<Conference>),
+    Ringback,
+}
+
+struct LegState {
+    remote: Option<SocketAddr>,
+    codec: Option<Codec>,
+    telephone_event: Option<u8>,
+    sending: bool,
+    seat: bool,
+    mode: Mode,
+    out: OutStream,
+}
+
+struct LegMedia {
+    leg: LegId,
+    socket: UdpSocket,
+    state: Mutex<LegState>,
+}
+
+struct Conference {
+    mixer: Mutex<Mixer>,
+    members: Mutex<Vec<Arc<LegMedia>>>,
+}
+
+/// Generated audio (mix or tone) has a stream of its own before each leg's rewriting.
+struct Generator {
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+}
+
+impl Generator {
+    fn new() -> Self {
+        Self {
+            ssrc: rand::random(),
+            seq: rand::random(),
+            timestamp: rand::random(),
+        }
+    }
+
+    fn advance(&mut self) {
+        self.seq = self.seq.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(FRAME as u32);
+    }
 }
 
 pub struct Relay {
@@ -80,6 +130,8 @@ pub struct Relay {
     address: IpAddr,
     rtp_timeout: Duration,
     legs: HashMap<LegId, (Arc<LegMedia>, JoinHandle<()>)>,
+    /// Tasks that generate audio: a conference's mix (by its first leg) or a leg's ringback.
+    generators: HashMap<LegId, JoinHandle<()>>,
     events: mpsc::UnboundedSender<MediaEvent>,
 }
 
@@ -94,14 +146,16 @@ impl Relay {
             address,
             rtp_timeout,
             legs: HashMap::new(),
+            generators: HashMap::new(),
             events,
         }
     }
 
-    pub fn totals(&self) -> (u64, u64) {
+    pub fn totals(&self) -> (u64, u64, u64) {
         (
             self.totals.received.load(Ordering::Relaxed),
             self.totals.relayed.load(Ordering::Relaxed),
+            self.totals.generated.load(Ordering::Relaxed),
         )
     }
 
@@ -109,15 +163,10 @@ impl Relay {
         self.legs.len()
     }
 
-    pub fn counters(&self, leg: LegId) -> Option<LegCounters> {
-        let (media, _) = self.legs.get(&leg)?;
-        Some(media.state.lock().expect("relay state").counters)
-    }
-
     pub fn apply(&mut self, command: MediaCommand) {
         match command {
-            MediaCommand::Open { leg, port } => {
-                if let Err(error) = self.open(leg, port) {
+            MediaCommand::Open { leg, port, seat } => {
+                if let Err(error) = self.open(leg, port, seat) {
                     tracing::warn!(%leg, port, %error, "cannot bind RTP port");
                     let _ = self.events.send(MediaEvent::OpenFailed { leg, port });
                 }
@@ -125,59 +174,129 @@ impl Relay {
             MediaCommand::Remote {
                 leg,
                 rtp,
+                codec,
                 telephone_event,
                 sending,
             } => {
                 if let Some((media, _)) = self.legs.get(&leg) {
                     let mut state = media.state.lock().expect("relay state");
                     state.remote = rtp;
+                    state.codec = codec.or(state.codec);
                     state.telephone_event = telephone_event;
                     state.sending = sending;
                 }
             }
             MediaCommand::Bridge { a, b } => {
+                self.detach(a);
+                self.detach(b);
                 let (Some((ma, _)), Some((mb, _))) = (self.legs.get(&a), self.legs.get(&b)) else {
                     return;
                 };
-                ma.state.lock().expect("relay state").peer = Some(mb.clone());
-                mb.state.lock().expect("relay state").peer = Some(ma.clone());
+                ma.state.lock().expect("relay state").mode = Mode::Relay(mb.clone());
+                mb.state.lock().expect("relay state").mode = Mode::Relay(ma.clone());
+            }
+            MediaCommand::Mix { legs } => self.mix(legs),
+            MediaCommand::Ringback { leg } => {
+                self.detach(leg);
+                if let Some((media, _)) = self.legs.get(&leg) {
+                    media.state.lock().expect("relay state").mode = Mode::Ringback;
+                    let task = tokio::spawn(ringback(media.clone(), self.totals.clone()));
+                    self.generators.insert(leg, task);
+                }
             }
             MediaCommand::Close { leg } => {
-                if let Some((media, task)) = self.legs.remove(&leg) {
+                self.detach(leg);
+                if let Some((_, task)) = self.legs.remove(&leg) {
                     task.abort();
-                    let peer = media.state.lock().expect("relay state").peer.take();
-                    if let Some(peer) = peer {
-                        let mut peer_state = peer.state.lock().expect("relay state");
-                        if peer_state
-                            .peer
-                            .as_ref()
-                            .is_some_and(|p| Arc::ptr_eq(p, &media))
-                        {
-                            peer_state.peer = None;
+                }
+            }
+        }
+    }
+
+    fn mix(&mut self, legs: Vec<LegId>) {
+        for leg in &legs {
+            self.detach(*leg);
+        }
+        let members: Vec<Arc<LegMedia>> = legs
+            .iter()
+            .filter_map(|leg| self.legs.get(leg).map(|(m, _)| m.clone()))
+            .collect();
+        let Some(first) = members.first().map(|m| m.leg) else {
+            return;
+        };
+        let mut mixer = Mixer::default();
+        for media in &members {
+            let codec = media.state.lock().expect("relay state").codec;
+            mixer.add(media.leg, codec.unwrap_or(Codec::Pcmu));
+        }
+        let conference = Arc::new(Conference {
+            mixer: Mutex::new(mixer),
+            members: Mutex::new(members.clone()),
+        });
+        for media in &members {
+            media.state.lock().expect("relay state").mode = Mode::Mix(conference.clone());
+        }
+        let task = tokio::spawn(run_conference(conference, self.totals.clone()));
+        self.generators.insert(first, task);
+    }
+
+    /// Takes a leg out of whatever mode it is in.
+    fn detach(&mut self, leg: LegId) {
+        let Some((media, _)) = self.legs.get(&leg) else {
+            return;
+        };
+        let mode = std::mem::replace(
+            &mut media.state.lock().expect("relay state").mode,
+            Mode::Idle,
+        );
+        match mode {
+            Mode::Idle => {}
+            Mode::Ringback => {
+                if let Some(task) = self.generators.remove(&leg) {
+                    task.abort();
+                }
+            }
+            Mode::Relay(peer) => {
+                let mut peer_state = peer.state.lock().expect("relay state");
+                if matches!(&peer_state.mode, Mode::Relay(p) if Arc::ptr_eq(p, media)) {
+                    peer_state.mode = Mode::Idle;
+                }
+            }
+            Mode::Mix(conference) => {
+                conference.mixer.lock().expect("mixer").remove(leg);
+                let mut members = conference.members.lock().expect("members");
+                members.retain(|m| m.leg != leg);
+                // The conference's task is kept under the leg that started it.
+                if let Some(task) = self.generators.remove(&leg) {
+                    match members.first() {
+                        Some(next) => {
+                            self.generators.insert(next.leg, task);
                         }
+                        None => task.abort(),
                     }
                 }
             }
         }
     }
 
-    fn open(&mut self, leg: LegId, port: u16) -> io::Result<()> {
+    fn open(&mut self, leg: LegId, port: u16, seat: bool) -> io::Result<()> {
         let std_socket = std::net::UdpSocket::bind(SocketAddr::new(self.address, port))?;
         std_socket.set_nonblocking(true)?;
         let socket = UdpSocket::from_std(std_socket)?;
         let media = Arc::new(LegMedia {
+            leg,
             socket,
             state: Mutex::new(LegState {
                 remote: None,
+                codec: None,
                 telephone_event: None,
                 sending: true,
-                peer: None,
+                seat,
+                mode: Mode::Idle,
                 out: OutStream::new(rand::random()),
-                counters: LegCounters::default(),
             }),
         });
-        let task = tokio::spawn(forward(
-            leg,
+        let task = tokio::spawn(receive(
             media.clone(),
             self.rtp_timeout,
             self.events.clone(),
@@ -188,14 +307,22 @@ impl Relay {
     }
 }
 
-/// Receives the leg's party's RTP and sends it on to the bridged leg's party.
-async fn forward(
-    leg: LegId,
+/// What to do with one received packet, decided under the leg's lock.
+enum Route {
+    Drop,
+    Dtmf([u8; 4]),
+    Relay(Arc<LegMedia>),
+    Mix(Arc<Conference>),
+}
+
+/// Receives the leg's party's RTP and passes it on according to the leg's mode.
+async fn receive(
     media: Arc<LegMedia>,
     rtp_timeout: Duration,
     events: mpsc::UnboundedSender<MediaEvent>,
     totals: Arc<RelayTotals>,
 ) {
+    let leg = media.leg;
     let mut buf = [0u8; 2048];
     let mut out = [0u8; 2048];
     let mut timed_out = false;
@@ -211,7 +338,7 @@ async fn forward(
             Err(_) => {
                 let expected = {
                     let state = media.state.lock().expect("relay state");
-                    state.peer.is_some() && state.sending
+                    !matches!(state.mode, Mode::Idle) && state.sending
                 };
                 if expected && !timed_out {
                     timed_out = true;
@@ -226,53 +353,159 @@ async fn forward(
             continue;
         };
 
-        let (peer, source_event) = {
-            let mut state = media.state.lock().expect("relay state");
-            state.counters.received += 1;
-            (state.peer.clone(), state.telephone_event)
-        };
-        let Some(peer) = peer else {
-            continue;
-        };
-        let sent = {
-            let mut state = peer.state.lock().expect("relay state");
-            let Some(remote) = state.remote else {
-                continue;
+        let (route, source_event) = {
+            let state = media.state.lock().expect("relay state");
+            let is_event = state.telephone_event == Some(packet.payload_type());
+            let route = match (&state.mode, is_event, state.seat) {
+                (_, true, true) => match packet.payload().get(..4) {
+                    Some(bytes) => Route::Dtmf(bytes.try_into().expect("four bytes")),
+                    None => Route::Drop,
+                },
+                (Mode::Relay(peer), _, _) => Route::Relay(peer.clone()),
+                (Mode::Mix(conference), false, _) => Route::Mix(conference.clone()),
+                _ => Route::Drop,
             };
-            let payload_type = if Some(packet.payload_type()) == source_event {
-                match state.telephone_event {
-                    Some(pt) => pt,
-                    None => continue,
-                }
-            } else {
-                packet.payload_type()
-            };
-            let fields = state.out.rewrite(
-                packet.ssrc(),
-                u16::from(packet.sequence_number()),
-                packet.timestamp(),
-                packet.mark(),
-            );
-            let built = RtpPacketBuilder::new()
-                .payload_type(payload_type)
-                .ssrc(fields.ssrc)
-                .sequence(Seq::from(fields.seq))
-                .timestamp(fields.timestamp)
-                .marked(fields.marker)
-                .payload(packet.payload())
-                .build_into(&mut out);
-            let Ok(written) = built else {
-                continue;
-            };
-            state.counters.sent += 1;
-            (remote, written)
+            (route, state.telephone_event)
         };
-        let (remote, written) = sent;
-        match peer.socket.send_to(&out[..written], remote).await {
-            Ok(_) => {
-                totals.relayed.fetch_add(1, Ordering::Relaxed);
+        match route {
+            Route::Drop => {}
+            Route::Dtmf(payload) => {
+                let _ = events.send(MediaEvent::Dtmf {
+                    leg,
+                    timestamp: packet.timestamp(),
+                    payload,
+                });
             }
-            Err(error) => tracing::debug!(%leg, %error, "RTP send error"),
+            Route::Mix(conference) => {
+                conference.mixer.lock().expect("mixer").push(
+                    leg,
+                    packet.payload_type(),
+                    packet.ssrc(),
+                    packet.timestamp(),
+                    packet.payload(),
+                );
+            }
+            Route::Relay(peer) => {
+                let built = {
+                    let mut state = peer.state.lock().expect("relay state");
+                    let Some(remote) = state.remote else {
+                        continue;
+                    };
+                    let payload_type = if Some(packet.payload_type()) == source_event {
+                        match state.telephone_event {
+                            Some(pt) => pt,
+                            None => continue,
+                        }
+                    } else {
+                        packet.payload_type()
+                    };
+                    let fields = state.out.rewrite(
+                        packet.ssrc(),
+                        u16::from(packet.sequence_number()),
+                        packet.timestamp(),
+                        packet.mark(),
+                    );
+                    let written = RtpPacketBuilder::new()
+                        .payload_type(payload_type)
+                        .ssrc(fields.ssrc)
+                        .sequence(Seq::from(fields.seq))
+                        .timestamp(fields.timestamp)
+                        .marked(fields.marker)
+                        .payload(packet.payload())
+                        .build_into(&mut out);
+                    match written {
+                        Ok(written) => (remote, written),
+                        Err(_) => continue,
+                    }
+                };
+                let (remote, written) = built;
+                match peer.socket.send_to(&out[..written], remote).await {
+                    Ok(_) => {
+                        totals.relayed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(error) => tracing::debug!(%leg, %error, "RTP send error"),
+                }
+            }
         }
+    }
+}
+
+/// Sends one generated frame to a leg, in the leg's own stream.
+async fn send_generated(
+    media: &LegMedia,
+    generator: &Generator,
+    payload: &[u8],
+    totals: &RelayTotals,
+) {
+    let mut out = [0u8; 512];
+    let built = {
+        let mut state = media.state.lock().expect("relay state");
+        let (Some(remote), Some(codec)) = (state.remote, state.codec) else {
+            return;
+        };
+        let fields = state
+            .out
+            .rewrite(generator.ssrc, generator.seq, generator.timestamp, false);
+        RtpPacketBuilder::new()
+            .payload_type(codec.payload_type())
+            .ssrc(fields.ssrc)
+            .sequence(Seq::from(fields.seq))
+            .timestamp(fields.timestamp)
+            .marked(fields.marker)
+            .payload(payload)
+            .build_into(&mut out)
+            .ok()
+            .map(|written| (remote, written))
+    };
+    if let Some((remote, written)) = built {
+        if media.socket.send_to(&out[..written], remote).await.is_ok() {
+            totals.generated.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn ticker() -> tokio::time::Interval {
+    let mut interval = tokio::time::interval(Duration::from_millis(20));
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    interval
+}
+
+/// Mixes the conference every 20 ms and sends each member its frame.
+async fn run_conference(conference: Arc<Conference>, totals: Arc<RelayTotals>) {
+    let mut generator = Generator::new();
+    let mut interval = ticker();
+    let mut frames: Vec<(LegId, Vec<u8>)> = Vec::new();
+    loop {
+        interval.tick().await;
+        frames.clear();
+        conference
+            .mixer
+            .lock()
+            .expect("mixer")
+            .tick(|leg, _codec, encoded| frames.push((leg, encoded.to_vec())));
+        let members: Vec<Arc<LegMedia>> = conference.members.lock().expect("members").clone();
+        for (leg, payload) in &frames {
+            if let Some(media) = members.iter().find(|m| m.leg == *leg) {
+                send_generated(media, &generator, payload, &totals).await;
+            }
+        }
+        generator.advance();
+    }
+}
+
+/// Plays ringback to one leg until the task is stopped.
+async fn ringback(media: Arc<LegMedia>, totals: Arc<RelayTotals>) {
+    let mut generator = Generator::new();
+    let mut tone = Ringback::default();
+    let mut frame = [0i16; FRAME];
+    let mut payload = Vec::with_capacity(FRAME);
+    let mut interval = ticker();
+    loop {
+        interval.tick().await;
+        tone.next_frame(&mut frame);
+        let codec = media.state.lock().expect("relay state").codec;
+        super::codec::encode(codec.unwrap_or(Codec::Pcmu), &frame, &mut payload);
+        send_generated(&media, &generator, &payload, &totals).await;
+        generator.advance();
     }
 }

@@ -91,8 +91,8 @@ pub async fn serve(
             break;
         }
     }
-    let (received, relayed) = relay.totals();
-    tracing::info!(received, relayed, "RTP packets since start");
+    let (received, relayed, generated) = relay.totals();
+    tracing::info!(received, relayed, generated, "RTP packets since start");
     Ok(())
 }
 
@@ -112,28 +112,10 @@ fn log_record(spans: &mut HashMap<IncidentId, Span>, record: &IncidentRecord) {
     let _entered = span.enter();
     let leg = record.leg.map(|l| l.to_string()).unwrap_or_default();
     let offset_ms = record.offset.as_millis() as u64;
-    match &record.kind {
-        RecordKind::CallReceived {
-            caller,
-            number,
-            hotline,
-        } => {
-            tracing::info!(%leg, offset_ms, %caller, %number, %hotline, "incident: call received")
-        }
-        RecordKind::Queued => tracing::info!(offset_ms, "incident: caller queued, no free seat"),
-        RecordKind::SeatRinging { seat } => {
-            tracing::info!(%leg, offset_ms, %seat, "incident: seat ringing")
-        }
-        RecordKind::SeatFailed { seat, failure } => {
-            tracing::info!(%leg, offset_ms, %seat, ?failure, "incident: seat did not take the call")
-        }
-        RecordKind::Answered { seat } => {
-            tracing::info!(%leg, offset_ms, %seat, "incident: answered")
-        }
-        RecordKind::CallEnded { reason } => {
-            tracing::info!(offset_ms, ?reason, "incident: call ended");
-            drop(_entered);
-            spans.remove(&record.incident);
-        }
+    tracing::info!(%leg, offset_ms, actor = ?record.actor, event = ?record.kind, "incident event");
+    if let RecordKind::CallEnded { reason } = &record.kind {
+        tracing::info!(offset_ms, ?reason, "incident: call ended");
+        drop(_entered);
+        spans.remove(&record.incident);
     }
 }

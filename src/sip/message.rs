@@ -207,6 +207,11 @@ pub fn new_request(method: Method, uri: &str) -> Result<Request, MessageError> {
     })
 }
 
+/// The standard reason phrase of a status code.
+pub fn reason_phrase(status: u16) -> String {
+    StatusCode::from(status).text().to_string()
+}
+
 pub fn status(response: &Response) -> u16 {
     response.status_code.code()
 }
