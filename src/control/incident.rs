@@ -68,6 +68,8 @@ pub struct Incident {
     pub keys: HashMap<LegId, KeySequence>,
     /// The hotline of the seat that last talked with the caller.
     pub handled_by: Option<usize>,
+    /// The media set-up last asked for, so that an unchanged one is not sent again.
+    pub media: Option<super::Command>,
 }
 
 impl Incident {
@@ -88,6 +90,7 @@ impl Incident {
             handoff: None,
             keys: HashMap::new(),
             handled_by: None,
+            media: None,
         }
     }
 

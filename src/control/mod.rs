@@ -223,6 +223,11 @@ impl CallControl {
         self.seats.info(seat)
     }
 
+    /// The name of the hotline a seat answers for.
+    pub fn info_hotline(&self, seat: SeatId) -> &str {
+        &self.hotlines[self.seats.info(seat).hotline].name
+    }
+
     /// The incident a leg belongs to, while the incident lasts.
     pub fn incident_of(&self, leg: LegId) -> Option<IncidentId> {
         self.legs.get(&leg).copied()
@@ -330,6 +335,11 @@ impl CallControl {
             [alone] if waiting => Command::Ringback { leg: *alone },
             _ => return,
         };
+        let incident = self.incidents.get_mut(&id).expect("live");
+        if incident.media.as_ref() == Some(&command) {
+            return;
+        }
+        incident.media = Some(command.clone());
         self.commands.push_back(command);
     }
 
