@@ -122,6 +122,19 @@ pub const SAME_PRESS_WINDOW: Duration = Duration::from_millis(500);
 const REMEMBERED: usize = 16;
 
 #[derive(Debug)]
+struct SeenEvent {
+    timestamp: u32,
+    event: u8,
+    last: Instant,
+    ended: bool,
+}
+
+/// How long after its end an event's timestamp stops naming the same press: end packets
+/// are repeated within a few tens of milliseconds (RFC 4733 §2.5.1.4), while a recording
+/// replayed twice, or a phone that reuses timestamps, sends the same values much later.
+const SAME_EVENT_AFTER_END: Duration = Duration::from_millis(250);
+
+#[derive(Debug)]
 struct Counted {
     digit: char,
     trigger: Trigger,
@@ -132,7 +145,9 @@ struct Counted {
 
 #[derive(Debug, Default)]
 pub struct DtmfReceiver {
-    timestamps: VecDeque<u32>,
+    /// Recent events by (timestamp, key): when their last packet came and whether it was
+    /// an end packet.
+    events: VecDeque<SeenEvent>,
     recent: VecDeque<Counted>,
     presses: VecDeque<KeyPress>,
 }
@@ -150,13 +165,30 @@ impl DtmfReceiver {
         let Some(digit) = event.digit() else {
             return;
         };
-        if self.timestamps.contains(&timestamp) {
-            return;
+        let seen = self
+            .events
+            .iter_mut()
+            .find(|e| e.timestamp == timestamp && e.event == event.event);
+        if let Some(seen) = seen {
+            let new_press =
+                seen.ended && now.saturating_duration_since(seen.last) > SAME_EVENT_AFTER_END;
+            seen.last = now;
+            if !new_press {
+                seen.ended |= event.end;
+                return;
+            }
+            seen.ended = event.end;
+        } else {
+            if self.events.len() == REMEMBERED {
+                self.events.pop_front();
+            }
+            self.events.push_back(SeenEvent {
+                timestamp,
+                event: event.event,
+                last: now,
+                ended: event.end,
+            });
         }
-        if self.timestamps.len() == REMEMBERED {
-            self.timestamps.pop_front();
-        }
-        self.timestamps.push_back(timestamp);
         self.count(digit, Trigger::Rfc4733, now);
     }
 
@@ -251,6 +283,20 @@ mod tests {
         r.on_rtp_event(8000, &STAR_END, now);
         r.on_rtp_event(9600, &ONE_END, now);
         assert_eq!(digits(&mut r), "*1");
+    }
+
+    #[test]
+    fn a_recording_replayed_later_counts_again() {
+        let t0 = Instant::now();
+        let mut r = DtmfReceiver::default();
+        for _ in 0..2 {
+            r.on_rtp_event(8000, &STAR_START, t0);
+            r.on_rtp_event(8000, &STAR_END, t0 + Duration::from_millis(60));
+        }
+        r.on_rtp_event(8000, &STAR_END, t0 + Duration::from_millis(100));
+        r.on_rtp_event(8000, &STAR_START, t0 + Duration::from_secs(1));
+        r.on_rtp_event(8000, &STAR_END, t0 + Duration::from_millis(1060));
+        assert_eq!(digits(&mut r), "**");
     }
 
     #[test]

@@ -109,6 +109,15 @@ impl Baresip {
         self.control.write_all(frame.as_bytes()).unwrap();
     }
 
+    /// Presses keys one after another (RFC 4733), a third of a second apart as a person
+    /// would; baresip drops a key sent while the previous one still sounds.
+    pub fn press(&mut self, keys: &str) {
+        for key in keys.chars() {
+            self.command(&format!("sndcode {key}"));
+            std::thread::sleep(Duration::from_millis(350));
+        }
+    }
+
     /// Waits for an event of `kind` (for example `CALL_ESTABLISHED`).
     pub fn wait_for(&mut self, kind: &str, within: Duration) -> bool {
         let deadline = Instant::now() + within;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod audio;
 pub mod baresip;
 
 use std::io::{BufRead, BufReader};
@@ -34,6 +35,16 @@ pub fn rtp_endpoint() -> RtpEndpoint {
                 .set_read_timeout(Some(Duration::from_millis(200)))
                 .unwrap();
             return RtpEndpoint { socket };
+        }
+    }
+}
+
+/// A free even port for SIPp's own media sockets (it binds the port and the next three).
+fn rtp_endpoint_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port.is_multiple_of(2) && port < 65_000 {
+            return port;
         }
     }
 }
@@ -308,6 +319,7 @@ pub fn sipp_seat(service: &Service, seat: &str, scenario: &str, rtp_port: u16) -
 /// A SIPp run being prepared: scenario, role and arguments.
 pub struct SippBuilder {
     args: Vec<String>,
+    pause: Option<u32>,
     dir: tempfile::TempDir,
     name: String,
 }
@@ -323,9 +335,18 @@ impl SippBuilder {
         self
     }
 
+    /// Sets `<pause/>` (without a length) to `ms`: how long a seat rings, or how long a
+    /// call of pbx_call_long.xml lasts. 200 ms unless set.
+    pub fn pause_ms(mut self, ms: u32) -> Self {
+        self.pause = Some(ms);
+        self
+    }
+
     pub fn run(self) -> Sipp {
+        let pause = self.pause.unwrap_or(200).to_string();
         let child = Command::new("sipp")
             .args(&self.args)
+            .args(["-d", &pause])
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -382,6 +403,7 @@ impl Sipp {
             .collect();
         SippBuilder {
             args,
+            pause: None,
             dir,
             name: scenario.into(),
         }
@@ -392,6 +414,7 @@ impl Sipp {
         let dir = tempfile::tempdir().unwrap();
         SippBuilder {
             args: common_args(&dir, scenario, port),
+            pause: None,
             dir,
             name: scenario.into(),
         }
@@ -473,8 +496,8 @@ fn common_args(dir: &tempfile::TempDir, scenario: &str, port: u16) -> Vec<String
         "-trace_err",
         "-error_file",
         dir.path().join("errors.log").to_str().unwrap(),
-        "-d",
-        "200",
+        "-mp",
+        &rtp_endpoint_port().to_string(),
     ]
     .iter()
     .map(|s| s.to_string())
