@@ -1,7 +1,7 @@
 //! The `hotline-bridge` command: the service and its operator tools.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,12 +47,40 @@ enum Command {
     /// Check the configuration and the SIP profiles and print every problem found as
     /// `file: key: what is wrong`. Exits 0 when all is well, 1 otherwise.
     CheckConfig,
+    /// Read the handoff log: one incident's timeline (wall-clock time with milliseconds,
+    /// offset from the start, actor, event, details), the list of recent incidents, or a
+    /// check of the whole hash chain that names the first broken entry (exit code 1).
+    Audit {
+        /// The incident number to show.
+        incident: Option<i64>,
+        /// List the most recent incidents instead.
+        #[arg(long, conflicts_with_all = ["incident", "verify"])]
+        list: bool,
+        /// Verify the hash chain of the whole log.
+        #[arg(long, conflicts_with = "incident")]
+        verify: bool,
+        /// Print JSON for machines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Audit {
+            incident,
+            list,
+            verify,
+            json,
+        } => match audit(&cli.config, incident, list, verify, json) {
+            Ok(code) => code,
+            Err(error) => {
+                eprintln!("hotline-bridge audit: {error:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::CheckConfig => match hotline_bridge::config::load(&cli.config) {
             Ok(settings) => {
                 println!(
@@ -99,6 +127,69 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn audit(
+    config: &Path,
+    incident: Option<i64>,
+    list: bool,
+    verify: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use hotline_bridge::audit::{list_text, timeline_text};
+    use hotline_bridge::handoff_log::{HandoffLog, Verdict};
+
+    let settings = hotline_bridge::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let log = HandoffLog::open(&settings.database_url).await?;
+        if verify {
+            let verdict = log.verify().await?;
+            return Ok(match verdict {
+                Verdict::Intact { events } => {
+                    if json {
+                        println!("{}", serde_json::json!({"intact": true, "events": events}));
+                    } else {
+                        println!("ok: the chain of {events} events is intact");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Verdict::Broken { id, incident, reason } => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"intact": false, "event": id, "incident": incident, "reason": reason})
+                        );
+                    } else {
+                        println!("broken: event {id} (incident {incident}) {reason}");
+                    }
+                    ExitCode::FAILURE
+                }
+            });
+        }
+        if let Some(incident) = incident.filter(|_| !list) {
+            let entries = log.timeline(incident).await?;
+            if entries.is_empty() {
+                eprintln!("no incident {incident} in the handoff log");
+                return Ok(ExitCode::FAILURE);
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                print!("{}", timeline_text(incident, &entries));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let incidents = log.incidents(50).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&incidents)?);
+        } else {
+            print!("{}", list_text(&incidents));
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn init_logging(format: LogFormat) {

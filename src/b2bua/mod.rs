@@ -176,6 +176,11 @@ impl Engine {
         self.legs.len()
     }
 
+    /// Numbers new incidents after `last` (the highest number in the handoff log).
+    pub fn continue_incidents_after(&mut self, last: u64) {
+        self.control.continue_incidents_after(last);
+    }
+
     /// Stops taking new calls; calls in progress go on.
     pub fn stop_accepting(&mut self) {
         self.control.stop_accepting();

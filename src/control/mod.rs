@@ -56,7 +56,8 @@ impl fmt::Display for LegId {
 }
 
 /// How a matter is handed to the other hotline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HandoffMode {
     /// 电话转接: the seat leaves, the caller is connected to the linked seat.
     PhoneTransfer,
@@ -184,6 +185,7 @@ pub struct CallControl {
     commands: VecDeque<Command>,
     records: VecDeque<IncidentRecord>,
     next_id: u64,
+    next_incident: u64,
     accepting: bool,
 }
 
@@ -204,8 +206,14 @@ impl CallControl {
             commands: VecDeque::new(),
             records: VecDeque::new(),
             next_id: 1,
+            next_incident: 0,
             accepting: true,
         }
+    }
+
+    /// Numbers new incidents after `last`, so that numbers stay unique across restarts.
+    pub fn continue_incidents_after(&mut self, last: u64) {
+        self.next_incident = self.next_incident.max(last);
     }
 
     /// A fresh leg identifier; the signalling layer takes one for every inbound call so that

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
+
 use super::{HandoffMode, IncidentId, LegId};
 use crate::media::dtmf::Trigger;
 
@@ -16,7 +18,8 @@ pub enum Actor {
 }
 
 /// What set a handoff off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HandoffTrigger {
     /// Transfer keys, with how they arrived.
     Keys(Trigger),
@@ -27,7 +30,8 @@ pub enum HandoffTrigger {
 }
 
 /// Why a seat that was rung did not take the call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SeatFailure {
     /// 486 or 600: the phone said it is busy.
     Busy,
@@ -42,7 +46,8 @@ pub enum SeatFailure {
 }
 
 /// Why an incident ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EndReason {
     CallerHungUp,
     SeatHungUp,
@@ -56,7 +61,9 @@ pub enum EndReason {
     Merged,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialised with its name in `event` and its fields beside it, as stored in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum RecordKind {
     CallReceived {
         caller: String,

@@ -33,8 +33,8 @@ impl CallControl {
             return;
         };
 
-        self.next_id += 1;
-        let id = IncidentId(self.next_id);
+        self.next_incident += 1;
+        let id = IncidentId(self.next_incident);
         self.incidents.insert(id, Incident::new(hotline, leg, now));
         self.legs.insert(leg, id);
         let kind = RecordKind::CallReceived {

@@ -12,7 +12,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// How a key press reached the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Trigger {
     Rfc4733,
     SipInfo,

@@ -9,7 +9,7 @@ mod transport;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::Span;
@@ -17,6 +17,7 @@ use tracing::Span;
 use crate::b2bua::{Engine, Output};
 use crate::config::Settings;
 use crate::control::{IncidentId, IncidentRecord, RecordKind};
+use crate::handoff_log::{spawn_writer, Entry, HandoffLog};
 use crate::media::relay::Relay;
 pub use transport::{Received, Transport};
 
@@ -28,6 +29,18 @@ pub async fn serve(
     ready: Option<oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
     settings.engine.secret = rand::random();
+    let log = HandoffLog::open(&settings.database_url)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the handoff log at {}: {e}",
+                settings.database_url
+            )
+        })?;
+    let last_incident = log.last_incident().await?;
+    let (log_sender, log_writer) =
+        spawn_writer(log.clone(), log.head().await?, Duration::from_secs(5));
+    let clock = WallClock::now();
     let (inbox_tx, mut inbox) = mpsc::channel::<Received>(4096);
     let transport = Transport::bind(settings.sip_listen, inbox_tx)
         .await
@@ -39,6 +52,7 @@ pub async fn serve(
     let (media_tx, mut media_events) = mpsc::unbounded_channel();
     let mut relay = Relay::new(settings.engine.media_addr, settings.rtp_timeout, media_tx);
     let mut engine = Engine::new(settings.engine.clone(), Instant::now());
+    engine.continue_incidents_after(last_incident);
     let mut spans: HashMap<IncidentId, Span> = HashMap::new();
     tracing::info!(sip = %bound, "hotline-bridge is taking calls");
     if let Some(ready) = ready {
@@ -85,6 +99,7 @@ pub async fn serve(
         }
         while let Some(record) = engine.poll_record() {
             log_record(&mut spans, &record);
+            let _ = log_sender.send(Entry::from_record(&record, clock.unix_ms(record.at)));
         }
         if draining.is_some() && engine.active_incidents() == 0 {
             tracing::info!("all calls ended; exiting");
@@ -93,7 +108,36 @@ pub async fn serve(
     }
     let (received, relayed, generated) = relay.totals();
     tracing::info!(received, relayed, generated, "RTP packets since start");
+    drop(log_sender);
+    let _ = log_writer.await;
     Ok(())
+}
+
+/// Turns the monotonic instants of records into UTC wall-clock time.
+struct WallClock {
+    instant: Instant,
+    unix_ms: i64,
+}
+
+impl WallClock {
+    fn now() -> Self {
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        Self {
+            instant: Instant::now(),
+            unix_ms,
+        }
+    }
+
+    fn unix_ms(&self, at: Instant) -> i64 {
+        if at >= self.instant {
+            self.unix_ms + (at - self.instant).as_millis() as i64
+        } else {
+            self.unix_ms - (self.instant - at).as_millis() as i64
+        }
+    }
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

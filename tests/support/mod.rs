@@ -218,6 +218,54 @@ linked = "12345"
         service
     }
 
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("hotline-bridge.toml")
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.dir.path().join("hotline.db")
+    }
+
+    /// Runs `hotline-bridge audit ARGS` on this service's configuration.
+    pub fn audit(&self, args: &[&str]) -> (i32, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_hotline-bridge"))
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("audit")
+            .args(args)
+            .output()
+            .expect("run audit");
+        let text = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.code().unwrap_or(-1), text)
+    }
+
+    /// The event names of an incident's timeline, once its `call_ended` is written.
+    pub fn timeline_events(&self, incident: u64) -> Vec<String> {
+        let mut events = Vec::new();
+        let done = eventually(Duration::from_secs(10), || {
+            let (code, text) = self.audit(&[&incident.to_string(), "--json"]);
+            if code != 0 {
+                return false;
+            }
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            events = json
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| e["event"].as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            events.last().is_some_and(|e| e == "call_ended")
+        });
+        assert!(
+            done,
+            "incident {incident} never ended in the log: {events:?}"
+        );
+        events
+    }
+
     /// Waits for a log line containing `needle`.
     pub fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
         self.wait_for_logs(needle, 1, within)

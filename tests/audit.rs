@@ -1,0 +1,241 @@
+//! The handoff log as an auditor reads it: `audit INCIDENT` shows each flow's events in
+//! order, and `audit --verify` finds an edited or removed event.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{free_port, rtp_endpoint, sipp_seat, Options, Service, Sipp};
+
+const CALL: Duration = Duration::from_secs(40);
+
+fn keyed_seat(service: &Service, seat: &str, scenario: &str, keys: [&str; 4]) -> Sipp {
+    let port = free_port();
+    let phone = Sipp::server(scenario, port)
+        .key("rtp_port", &rtp_endpoint().port().to_string())
+        .key("k1", keys[0])
+        .key("k2", keys[1])
+        .key("k3", keys[2])
+        .key("k4", keys[3])
+        .run();
+    service.register_seat(seat, port);
+    phone
+}
+
+/// The events in `wanted` appear in this order (others may come between).
+fn assert_in_order(events: &[String], wanted: &[&str]) {
+    let mut rest = events.iter();
+    for name in wanted {
+        assert!(
+            rest.any(|e| e == name),
+            "{name} missing or out of order in {events:?}"
+        );
+    }
+}
+
+#[test]
+fn a_three_way_call_and_its_leave_are_in_the_log_in_order() {
+    let service = Service::start(Options::default());
+    let seat = keyed_seat(&service, "1001", "seat_keys_info.xml", ["*", "1", "*", "3"]);
+    let linked = sipp_seat(&service, "2001", "seat_hangup.xml", rtp_endpoint().port());
+    let pbx = Sipp::client(&service, "pbx_call_wait_bye.xml", "12345")
+        .key("rtp_port", &rtp_endpoint().port().to_string())
+        .run();
+    // seat_hangup.xml hangs up 3 s after answering, before *3: the three-way call goes on
+    // as caller and 1001, and *3 then finds only two in the call.
+    assert!(linked.wait(CALL).success());
+    assert!(seat.wait(CALL).success());
+    assert!(pbx.wait(CALL).success());
+
+    let events = service.timeline_events(1);
+    assert_in_order(
+        &events,
+        &[
+            "call_received",
+            "seat_ringing",
+            "answered",
+            "key_pressed",
+            "transfer_requested",
+            "target_ringing",
+            "target_answered",
+            "conference_started",
+            "party_left",
+            "key_pressed",
+            "party_left",
+            "outcome",
+            "call_ended",
+        ],
+    );
+    let (code, text) = service.audit(&["1"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("key_pressed"), "{text}");
+    assert!(
+        text.contains("keys=*1 leg=L3 seat=1001 trigger=sip_info"),
+        "{text}"
+    );
+    assert!(text.contains("mode=three_way"), "{text}");
+}
+
+#[test]
+fn a_phone_transfer_is_in_the_log_in_order() {
+    let service = Service::start(Options::default());
+    let seat = keyed_seat(
+        &service,
+        "1001",
+        "seat_transfer_info.xml",
+        ["*", "2", "", ""],
+    );
+    let linked = sipp_seat(&service, "2001", "seat_answer.xml", rtp_endpoint().port());
+    let pbx = Sipp::client(&service, "pbx_call.xml", "12345")
+        .key("rtp_port", &rtp_endpoint().port().to_string())
+        .run();
+    assert!(seat.wait(CALL).success());
+    assert!(pbx.wait(CALL).success());
+    assert!(linked.wait(CALL).success());
+
+    let events = service.timeline_events(1);
+    assert_in_order(
+        &events,
+        &[
+            "call_received",
+            "answered",
+            "key_pressed",
+            "transfer_requested",
+            "party_left",
+            "target_ringing",
+            "target_answered",
+            "transfer_completed",
+            "party_left",
+            "outcome",
+            "call_ended",
+        ],
+    );
+}
+
+#[test]
+fn a_failed_handoff_is_logged_with_its_reason() {
+    let service = Service::start(Options::default());
+    let seat = keyed_seat(&service, "1001", "seat_keys_info.xml", ["*", "1", "*", "0"]);
+    let busy = sipp_seat(&service, "2001", "seat_busy.xml", 0);
+    let pbx = Sipp::client(&service, "pbx_call_wait_bye.xml", "12345")
+        .key("rtp_port", &rtp_endpoint().port().to_string())
+        .run();
+    assert!(busy.wait(CALL).success());
+    assert!(seat.wait(CALL).success());
+    assert!(pbx.wait(CALL).success());
+
+    let events = service.timeline_events(1);
+    assert_in_order(
+        &events,
+        &[
+            "transfer_requested",
+            "target_ringing",
+            "target_failed",
+            "transfer_cancelled",
+        ],
+    );
+    let (_, text) = service.audit(&["1"]);
+    assert!(text.contains("failure=busy"), "{text}");
+}
+
+#[test]
+fn verify_passes_on_the_log_and_fails_on_an_edited_or_removed_event() {
+    let service = Service::start(Options::default());
+    let seat = sipp_seat(&service, "1001", "seat_answer.xml", rtp_endpoint().port());
+    let pbx = Sipp::client(&service, "pbx_call.xml", "12345")
+        .key("rtp_port", &rtp_endpoint().port().to_string())
+        .run();
+    assert!(pbx.wait(CALL).success());
+    assert!(seat.wait(CALL).success());
+    service.timeline_events(1);
+
+    let (code, text) = service.audit(&["--verify"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.starts_with("ok: the chain of"), "{text}");
+
+    // Somebody with the database file edits event 3: the service's triggers are dropped
+    // first, as an attacker would.
+    let db = service.database_path();
+    run_sql(
+        &db,
+        &[
+            "DROP TRIGGER handoff_events_no_update",
+            "UPDATE handoff_events SET details = '{\"seat\":\"1002\"}' WHERE id = 3",
+        ],
+    );
+    let (code, text) = service.audit(&["--verify"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("event 3 (incident 1) its content does not match its hash"),
+        "{text}"
+    );
+}
+
+#[test]
+fn verify_names_the_event_after_a_removed_one() {
+    let service = Service::start(Options::default());
+    let seat = sipp_seat(&service, "1001", "seat_answer.xml", rtp_endpoint().port());
+    let pbx = Sipp::client(&service, "pbx_call.xml", "12345")
+        .key("rtp_port", &rtp_endpoint().port().to_string())
+        .run();
+    assert!(pbx.wait(CALL).success());
+    assert!(seat.wait(CALL).success());
+    service.timeline_events(1);
+
+    run_sql(
+        &service.database_path(),
+        &[
+            "DROP TRIGGER handoff_events_no_delete",
+            "DELETE FROM handoff_events WHERE id = 2",
+        ],
+    );
+    let (code, text) = service.audit(&["--verify"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("event 3 (incident 1) does not follow the entry before it"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_service_refuses_to_change_the_log_itself() {
+    let service = Service::start(Options::default());
+    let pbx = Sipp::client(&service, "pbx_cancel.xml", "12345")
+        .key("rtp_port", "40000")
+        .run();
+    let _seat = sipp_seat(&service, "1001", "seat_no_answer.xml", 0);
+    let _ = pbx.wait(CALL);
+    service.timeline_events(1);
+    let error = try_sql(
+        &service.database_path(),
+        "UPDATE handoff_events SET actor = 'x'",
+    );
+    assert!(error.unwrap_err().contains("append-only"));
+}
+
+fn try_sql(db: &std::path::Path, statement: &str) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite://{}", db.display());
+        let pool = sqlx::SqlitePool::connect(&url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let statement = sqlx::AssertSqlSafe(statement.to_string());
+        let result = sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        pool.close().await;
+        result
+    })
+}
+
+fn run_sql(db: &std::path::Path, statements: &[&str]) {
+    for statement in statements {
+        try_sql(db, statement).unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
