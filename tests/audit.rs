@@ -239,3 +239,41 @@ fn run_sql(db: &std::path::Path, statements: &[&str]) {
         try_sql(db, statement).unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
 }
+
+#[test]
+fn calls_go_on_while_the_database_is_locked_and_the_events_arrive_afterwards() {
+    let service = Service::start(Options::default());
+    let seat = sipp_seat(&service, "1001", "seat_answer.xml", rtp_endpoint().port());
+
+    // Another process holds the database's write lock for the whole call.
+    let db = service.database_path();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = format!("sqlite://{}", db.display());
+    let mut locker = runtime.block_on(async {
+        use sqlx::Connection;
+        let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN EXCLUSIVE").execute(&mut connection).await.unwrap();
+        connection
+    });
+
+    let pbx = Sipp::client(&service, "pbx_call.xml", "12345")
+        .key("rtp_port", &rtp_endpoint().port().to_string())
+        .run()
+        .wait(CALL);
+    assert!(pbx.success(), "the call was not held up by the database: {pbx:?}");
+    assert!(seat.wait(CALL).success());
+    assert!(
+        service.wait_for_log("handoff log write failed; retrying", Duration::from_secs(15)),
+        "{}",
+        service.log_text()
+    );
+
+    runtime.block_on(async {
+        sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    });
+    drop(locker);
+    let events = service.timeline_events(1);
+    assert_eq!(events.first().map(String::as_str), Some("call_received"));
+    let (code, text) = service.audit(&["--verify"]);
+    assert_eq!(code, 0, "{text}");
+}
