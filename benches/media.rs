@@ -25,7 +25,13 @@ fn three_party_mix(c: &mut Criterion) {
             for (leg, codec) in legs.iter().zip(codecs) {
                 tone.fill(&mut pcm);
                 codec::encode(codec, &pcm, &mut payload);
-                mixer.push(*leg, codec.payload_type(), leg.0 as u32, timestamp, &payload);
+                mixer.push(
+                    *leg,
+                    codec.payload_type(),
+                    leg.0 as u32,
+                    timestamp,
+                    &payload,
+                );
             }
             timestamp = timestamp.wrapping_add(FRAME as u32);
             let mut bytes = 0;

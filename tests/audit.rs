@@ -247,12 +247,18 @@ fn calls_go_on_while_the_database_is_locked_and_the_events_arrive_afterwards() {
 
     // Another process holds the database's write lock for the whole call.
     let db = service.database_path();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let url = format!("sqlite://{}", db.display());
     let mut locker = runtime.block_on(async {
         use sqlx::Connection;
         let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("BEGIN EXCLUSIVE").execute(&mut connection).await.unwrap();
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut connection)
+            .await
+            .unwrap();
         connection
     });
 
@@ -260,10 +266,16 @@ fn calls_go_on_while_the_database_is_locked_and_the_events_arrive_afterwards() {
         .key("rtp_port", &rtp_endpoint().port().to_string())
         .run()
         .wait(CALL);
-    assert!(pbx.success(), "the call was not held up by the database: {pbx:?}");
+    assert!(
+        pbx.success(),
+        "the call was not held up by the database: {pbx:?}"
+    );
     assert!(seat.wait(CALL).success());
     assert!(
-        service.wait_for_log("handoff log write failed; retrying", Duration::from_secs(15)),
+        service.wait_for_log(
+            "handoff log write failed; retrying",
+            Duration::from_secs(15)
+        ),
         "{}",
         service.log_text()
     );

@@ -47,6 +47,11 @@ dir = "$WORK/rec"
 name = "12345"
 numbers = ["12345"]
 trunk = "bench-seats"
+
+[[hotline]]
+name = "110"
+numbers = ["110"]
+trunk = "bench-seats"
 TOML
 cat > "$WORK/profiles/trunks.toml" <<TOML
 [[trunk]]
@@ -62,6 +67,8 @@ echo > "$WORK/profiles/seats.toml"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 RUST_LOG=warn,hotline_bridge::server=info "$BIN" --config "$WORK/hb.toml" 2> "$WORK/service.log" &
 SVC=$!; PIDS+=($SVC)
+sleep 1
+if ! kill -0 $SVC 2>/dev/null; then cat "$WORK/service.log"; exit 1; fi
 sipp -sn uas -i 127.0.0.1 -mi 127.0.0.1 -p $UAS -mp 50000 -nostdin -buff_size 1048576 \
      -max_socket 65000 -bg > /dev/null 2>&1 || true
 sleep 1
@@ -97,15 +104,19 @@ RAMP=$(( CONCURRENT / 10 > 0 ? CONCURRENT / 10 : 1 ))
 UAC_RTP=$!; PIDS+=($UAC_RTP)
 sleep 15
 T0=$(cpu_ticks); S0=$(date +%s.%N)
-SNMP0=$(awk '/^Udp:/ && NR>1 {print $3, $4, $6}' /proc/net/snmp | tail -1)
+SNMP0=$(awk '/^Udp:/ {n++} /^Udp:/ && n==2 {print $6}' /proc/net/snmp)
 sleep "$HOLD"
 T1=$(cpu_ticks); S1=$(date +%s.%N)
-SNMP1=$(awk '/^Udp:/ && NR>1 {print $3, $4, $6}' /proc/net/snmp | tail -1)
+SNMP1=$(awk '/^Udp:/ {n++} /^Udp:/ && n==2 {print $6}' /proc/net/snmp)
+# Drops counted on the service's own RTP sockets (local ports 30000-49999).
+DROPS=$(python3 -c "
+rows = open('/proc/net/udp').read().splitlines()[1:]
+print(sum(int(r.split()[-1]) for r in rows if 30000 <= int(r.split()[1].split(':')[1], 16) <= 49999))")
 RSS1=$(rss_kib)
 ELAPSED=$(echo "$S1 - $S0" | bc)
 echo "service CPU at full load: $(echo "scale=1; 100 * ($T1 - $T0) / $HZ / $ELAPSED" | bc) % of one core"
 echo "service RSS: idle ${RSS0} KiB, loaded ${RSS1} KiB, $(echo "scale=1; ($RSS1 - $RSS0) / $CONCURRENT" | bc) KiB per call"
-echo "kernel UDP counters (InErrors NoPorts RcvbufErrors) before: $SNMP0 after: $SNMP1"
+echo "receive-buffer drops on the service's RTP sockets: $DROPS (all sockets on the machine: $((SNMP1 - SNMP0)), mostly the load generator's, which never reads)"
 wait $UAC_RTP || true
 kill -TERM $SVC
 wait $SVC 2>/dev/null || true
