@@ -393,3 +393,38 @@ fn star_two_to_a_busy_110_returns_the_caller_to_the_transferring_seat() {
     phone.command("hangup");
     assert!(pbx.wait(CALL).success());
 }
+
+#[test]
+fn star_two_to_a_110_seat_that_does_not_answer_returns_the_caller() {
+    let mut phone = Baresip::seat("1001");
+    let service = Service::start(Options {
+        ring_secs: 2,
+        fixed_seats: vec![("1001".into(), "12345".into(), phone.uri.clone())],
+        ..Options::default()
+    });
+    let silent = sipp_seat(&service, "2001", "seat_no_answer.xml", 0);
+    let pbx = Sipp::client(&service, "pbx_call_wait_bye.xml", "12345")
+        .key("rtp_port", &rtp_endpoint().port().to_string())
+        .run();
+    assert!(
+        phone.wait_for("CALL_ESTABLISHED", SETUP),
+        "{:?}",
+        phone.events
+    );
+
+    phone.press("*2");
+
+    assert!(
+        service.wait_for_log("failure: NoAnswer", SETUP),
+        "{}",
+        service.log_text()
+    );
+    assert!(
+        service.wait_for_log("event=CallerReturned { seat: \"1001\" }", SETUP),
+        "{}",
+        service.log_text()
+    );
+    assert!(silent.wait(CALL).success(), "110 was cancelled");
+    phone.command("hangup");
+    assert!(pbx.wait(CALL).success());
+}
