@@ -10,4 +10,5 @@ pub mod media;
 pub mod rules;
 pub mod server;
 pub mod sip;
+pub mod tickets;
 pub mod timer;

@@ -1,0 +1,3 @@
+//! Tickets (工单 at 12345, 警单 at 110) and the closed loop with the other platform.
+
+pub mod calendar;
