@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod b2bua;
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod handoff_log;

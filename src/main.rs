@@ -1,7 +1,7 @@
 //! The `hotline-bridge` command: the service and its operator tools.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -47,6 +47,28 @@ enum Command {
     /// Check the configuration and the SIP profiles and print every problem found as
     /// `file: key: what is wrong`. Exits 0 when all is well, 1 otherwise.
     CheckConfig,
+    /// List tickets (工单 and 警单), newest first, or show one with its feedback.
+    Tickets {
+        /// The ticket number to show.
+        number: Option<String>,
+        /// Only tickets with this status (open, handed_over, accepted, in_progress,
+        /// finished, closed).
+        #[arg(long)]
+        status: Option<String>,
+        /// Print JSON for machines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record feedback (反馈) on a ticket: progress, or the result that finishes the matter
+    /// and starts the three-working-day clock for its work log.
+    Feedback {
+        number: String,
+        /// `progress` or `result`.
+        #[arg(long, default_value = "progress")]
+        kind: String,
+        /// What was done.
+        text: String,
+    },
     /// Read the handoff log: one incident's timeline (wall-clock time with milliseconds,
     /// offset from the start, actor, event, details), the list of recent incidents, or a
     /// check of the whole hash chain that names the first broken entry (exit code 1).
@@ -69,12 +91,28 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Tickets {
+            number,
+            status,
+            json,
+        } => report(hotline_bridge::cli::tickets(
+            &cli.config,
+            number,
+            status,
+            json,
+        )),
+        Command::Feedback { number, kind, text } => report(hotline_bridge::cli::feedback(
+            &cli.config,
+            &number,
+            &kind,
+            &text,
+        )),
         Command::Audit {
             incident,
             list,
             verify,
             json,
-        } => match audit(&cli.config, incident, list, verify, json) {
+        } => match hotline_bridge::cli::audit(&cli.config, incident, list, verify, json) {
             Ok(code) => code,
             Err(error) => {
                 eprintln!("hotline-bridge audit: {error:#}");
@@ -129,67 +167,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn audit(
-    config: &Path,
-    incident: Option<i64>,
-    list: bool,
-    verify: bool,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    use hotline_bridge::audit::{list_text, timeline_text};
-    use hotline_bridge::handoff_log::{HandoffLog, Verdict};
-
-    let settings = hotline_bridge::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let log = HandoffLog::open(&settings.database_url).await?;
-        if verify {
-            let verdict = log.verify().await?;
-            return Ok(match verdict {
-                Verdict::Intact { events } => {
-                    if json {
-                        println!("{}", serde_json::json!({"intact": true, "events": events}));
-                    } else {
-                        println!("ok: the chain of {events} events is intact");
-                    }
-                    ExitCode::SUCCESS
-                }
-                Verdict::Broken { id, incident, reason } => {
-                    if json {
-                        println!(
-                            "{}",
-                            serde_json::json!({"intact": false, "event": id, "incident": incident, "reason": reason})
-                        );
-                    } else {
-                        println!("broken: event {id} (incident {incident}) {reason}");
-                    }
-                    ExitCode::FAILURE
-                }
-            });
+/// Prints an operator command's error and turns its outcome into the exit code.
+fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("hotline-bridge: {error:#}");
+            ExitCode::from(2)
         }
-        if let Some(incident) = incident.filter(|_| !list) {
-            let entries = log.timeline(incident).await?;
-            if entries.is_empty() {
-                eprintln!("no incident {incident} in the handoff log");
-                return Ok(ExitCode::FAILURE);
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
-            } else {
-                print!("{}", timeline_text(incident, &entries));
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        let incidents = log.incidents(50).await?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&incidents)?);
-        } else {
-            print!("{}", list_text(&incidents));
-        }
-        Ok(ExitCode::SUCCESS)
-    })
+    }
 }
 
 fn init_logging(format: LogFormat) {

@@ -19,6 +19,8 @@ pub struct ServiceFile {
     pub keys: KeysSection,
     #[serde(default)]
     pub rules: RulesSection,
+    #[serde(default)]
+    pub tickets: TicketsSection,
     #[serde(rename = "hotline")]
     pub hotlines: Vec<HotlineSection>,
 }
@@ -43,6 +45,20 @@ impl Default for KeysSection {
             cancel: "*0".into(),
             category: "*9".into(),
             inter_digit_secs: 3,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TicketsSection {
+    pub calendar: String,
+}
+
+impl Default for TicketsSection {
+    fn default() -> Self {
+        Self {
+            calendar: "config/calendar.toml".into(),
         }
     }
 }

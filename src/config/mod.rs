@@ -17,6 +17,7 @@ use crate::rules::{load_categories, CategoryFile};
 use crate::sip::digest::Algorithm;
 use crate::sip::message;
 use crate::sip::registrar::RegistrarConfig;
+use crate::tickets::calendar::{Calendar, CalendarFile};
 use file::{KeysSection, SeatsFile, ServiceFile, TrunksFile};
 
 /// One thing wrong with the configuration.
@@ -58,6 +59,8 @@ pub struct Settings {
     pub database_url: String,
     pub recordings_dir: PathBuf,
     pub shutdown_grace: Duration,
+    /// Working days for ticket deadlines.
+    pub calendar: Calendar,
     /// The engine's configuration; its secret is filled in at start-up.
     pub engine: EngineConfig,
 }
@@ -74,6 +77,21 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     let trunks: TrunksFile = read_toml(&trunks_path, &mut problems).unwrap_or_default();
     let categories_path = PathBuf::from(&service.rules.categories);
     let category_file: Option<CategoryFile> = read_toml(&categories_path, &mut problems);
+    let calendar_path = PathBuf::from(&service.tickets.calendar);
+    let calendar_file: Option<CalendarFile> = read_toml(&calendar_path, &mut problems);
+    let calendar = calendar_file.and_then(|file| match Calendar::from_file(&file) {
+        Ok(calendar) => Some(calendar),
+        Err(calendar_problems) => {
+            for (key, message) in calendar_problems {
+                problems.push(Problem {
+                    file: calendar_path.clone(),
+                    key,
+                    message,
+                });
+            }
+            None
+        }
+    });
     let seats: SeatsFile = read_toml(&seats_path, &mut problems).unwrap_or_default();
 
     let mut check = Checker {
@@ -355,6 +373,7 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         database_url: service.database.url.clone(),
         recordings_dir: PathBuf::from(&service.recordings.dir),
         shutdown_grace: Duration::from_secs(timeouts.shutdown_grace_secs),
+        calendar: calendar.expect("checked above"),
         engine: EngineConfig {
             sip_addr: advertised,
             media_addr: media_addr.expect("checked above"),

@@ -10,12 +10,16 @@ mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, Row};
 
 pub use entry::{actor_name, Entry, Stored, GENESIS};
+
+use crate::tickets::calendar::Calendar;
+use crate::tickets::store::apply_event;
 pub use writer::{spawn_writer, LogSender};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,8 @@ pub enum Verdict {
 #[derive(Clone)]
 pub struct HandoffLog {
     pool: AnyPool,
+    /// Tickets are dated and given deadlines by this calendar.
+    calendar: Arc<Calendar>,
 }
 
 /// One incident as listed by `audit --list`.
@@ -61,7 +67,7 @@ pub struct IncidentSummary {
 
 impl HandoffLog {
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
-    pub async fn open(url: &str) -> Result<Self, LogError> {
+    pub async fn open(url: &str, calendar: Calendar) -> Result<Self, LogError> {
         sqlx::any::install_default_drivers();
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
@@ -95,7 +101,14 @@ impl HandoffLog {
         } else {
             return Err(LogError::Scheme(url.to_string()));
         };
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            calendar: Arc::new(calendar),
+        })
+    }
+
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -143,6 +156,7 @@ impl HandoffLog {
             .bind(&hash)
             .execute(&mut *tx)
             .await?;
+            apply_event(&mut tx, entry, &self.calendar).await?;
             head = hash;
         }
         tx.commit().await?;

@@ -29,7 +29,7 @@ pub async fn serve(
     ready: Option<oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
     settings.engine.secret = rand::random();
-    let log = HandoffLog::open(&settings.database_url)
+    let log = HandoffLog::open(&settings.database_url, settings.calendar.clone())
         .await
         .map_err(|e| {
             anyhow::anyhow!(

@@ -114,7 +114,9 @@ impl Calendar {
             let mut days = YearDays::default();
             for (j, text) in entry.holidays.iter().enumerate() {
                 match parse_range(text) {
-                    Some((first, last)) if first <= last && first.year == entry.year && last.year == entry.year => {
+                    Some((first, last))
+                        if first <= last && first.year == entry.year && last.year == entry.year =>
+                    {
                         let mut day = first;
                         while day <= last {
                             days.holidays.insert(day);
@@ -123,7 +125,10 @@ impl Calendar {
                     }
                     _ => problems.push((
                         format!("year[{i}].holidays[{j}]"),
-                        format!("{text:?} is not a date or range (YYYY-MM-DD or A..B) in {}", entry.year),
+                        format!(
+                            "{text:?} is not a date or range (YYYY-MM-DD or A..B) in {}",
+                            entry.year
+                        ),
                     )),
                 }
             }
@@ -227,7 +232,10 @@ mod tests {
     #[test]
     fn civil_dates_and_weekdays() {
         assert_eq!(date("1970-01-01").days(), 0);
-        assert_eq!(Date::from_days(date("2026-12-03").days()), date("2026-12-03"));
+        assert_eq!(
+            Date::from_days(date("2026-12-03").days()),
+            date("2026-12-03")
+        );
         assert_eq!(date("2026-12-03").weekday(), 3, "a Thursday");
         assert_eq!(date("2024-02-29").next(), date("2024-03-01"));
         assert!(Date::parse("2026-02-30").is_none());
@@ -240,7 +248,10 @@ mod tests {
         assert_eq!(deadline.last_day, date("2026-12-02"));
         assert!(deadline.covered);
         // The end of that day in Beijing is 16:00 UTC.
-        assert_eq!(deadline.at_ms, date("2026-12-02").days() * 86_400_000 + 16 * 3_600_000);
+        assert_eq!(
+            deadline.at_ms,
+            date("2026-12-02").days() * 86_400_000 + 16 * 3_600_000
+        );
     }
 
     #[test]

@@ -228,10 +228,16 @@ linked = "12345"
 
     /// Runs `hotline-bridge audit ARGS` on this service's configuration.
     pub fn audit(&self, args: &[&str]) -> (i32, String) {
+        self.command("audit", args)
+    }
+
+    /// Runs `hotline-bridge COMMAND ARGS` on this service's configuration; returns the exit
+    /// code and everything printed.
+    pub fn command(&self, command: &str, args: &[&str]) -> (i32, String) {
         let output = Command::new(env!("CARGO_BIN_EXE_hotline-bridge"))
             .arg("--config")
             .arg(self.config_path())
-            .arg("audit")
+            .arg(command)
             .args(args)
             .output()
             .expect("run audit");
