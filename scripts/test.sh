@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests of the sans-IO core and the interop tests against
-# real SIP peers (SIPp, baresip) on loopback. Installs the peers from Debian's packages if
-# they are missing (needs root or sudo).
+# Runs the whole test suite twice: once with each service under test on SQLite, once on a
+# real PostgreSQL server started here on loopback. Unit tests cover the sans-IO core; the
+# interop tests drive real SIP peers (SIPp, baresip). Installs the peers and PostgreSQL from
+# Debian's packages when they are missing (needs root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+sudo_cmd=""
+[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 need=()
 command -v sipp >/dev/null || need+=(sip-tester)
 command -v baresip >/dev/null || need+=(baresip-core)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo_cmd apt-get update -qq
-  $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}"
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
+echo "== the suite on SQLite"
 cargo test --locked --all-targets "$@"
+
+echo "== the suite on PostgreSQL"
+read -r pg_dir pg_url < <(scripts/postgres.sh)
+trap 'scripts/postgres.sh stop "$pg_dir"' EXIT
+HOTLINE_TEST_POSTGRES="$pg_url" cargo test --locked --tests "$@"

@@ -89,7 +89,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The service logs what an operator wants to see; the one-shot commands only problems.
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    init_logging(
+        cli.log_format,
+        if serving { "info,sqlx=warn" } else { "warn" },
+    );
     match cli.command.unwrap_or(Command::Serve) {
         Command::Tickets {
             number,
@@ -178,9 +183,9 @@ fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

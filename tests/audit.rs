@@ -153,16 +153,12 @@ fn verify_passes_on_the_log_and_fails_on_an_edited_or_removed_event() {
     assert_eq!(code, 0, "{text}");
     assert!(text.starts_with("ok: the chain of"), "{text}");
 
-    // Somebody with the database file edits event 3: the service's triggers are dropped
-    // first, as an attacker would.
-    let db = service.database_path();
-    run_sql(
-        &db,
-        &[
-            "DROP TRIGGER handoff_events_no_update",
-            "UPDATE handoff_events SET details = '{\"seat\":\"1002\"}' WHERE id = 3",
-        ],
-    );
+    // Somebody with access to the database edits event 3, after dropping the schema's
+    // guards as an attacker would.
+    service.drop_log_guards();
+    service
+        .sql(&["UPDATE handoff_events SET details = '{\"seat\":\"1002\"}' WHERE id = 3"])
+        .unwrap();
     let (code, text) = service.audit(&["--verify"]);
     assert_eq!(code, 1, "{text}");
     assert!(
@@ -182,13 +178,10 @@ fn verify_names_the_event_after_a_removed_one() {
     assert!(seat.wait(CALL).success());
     service.timeline_events(1);
 
-    run_sql(
-        &service.database_path(),
-        &[
-            "DROP TRIGGER handoff_events_no_delete",
-            "DELETE FROM handoff_events WHERE id = 2",
-        ],
-    );
+    service.drop_log_guards();
+    service
+        .sql(&["DELETE FROM handoff_events WHERE id = 2"])
+        .unwrap();
     let (code, text) = service.audit(&["--verify"]);
     assert_eq!(code, 1, "{text}");
     assert!(
@@ -206,38 +199,8 @@ fn the_service_refuses_to_change_the_log_itself() {
     let _seat = sipp_seat(&service, "1001", "seat_no_answer.xml", 0);
     let _ = pbx.wait(CALL);
     service.timeline_events(1);
-    let error = try_sql(
-        &service.database_path(),
-        "UPDATE handoff_events SET actor = 'x'",
-    );
+    let error = service.sql(&["UPDATE handoff_events SET actor = 'x'"]);
     assert!(error.unwrap_err().contains("append-only"));
-}
-
-fn try_sql(db: &std::path::Path, statement: &str) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let url = format!("sqlite://{}", db.display());
-        let pool = sqlx::SqlitePool::connect(&url)
-            .await
-            .map_err(|e| e.to_string())?;
-        let statement = sqlx::AssertSqlSafe(statement.to_string());
-        let result = sqlx::query(statement)
-            .execute(&pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-        pool.close().await;
-        result
-    })
-}
-
-fn run_sql(db: &std::path::Path, statements: &[&str]) {
-    for statement in statements {
-        try_sql(db, statement).unwrap_or_else(|e| panic!("{statement}: {e}"));
-    }
 }
 
 #[test]
@@ -245,20 +208,31 @@ fn calls_go_on_while_the_database_is_locked_and_the_events_arrive_afterwards() {
     let service = Service::start(Options::default());
     let seat = sipp_seat(&service, "1001", "seat_answer.xml", rtp_endpoint().port());
 
-    // Another process holds the database's write lock for the whole call.
-    let db = service.database_path();
+    // Another process holds a lock on the log for the whole call.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let url = format!("sqlite://{}", db.display());
+    let lock: &[&'static str] = if service.is_postgres() {
+        &[
+            "BEGIN",
+            "LOCK TABLE handoff_events IN ACCESS EXCLUSIVE MODE",
+        ]
+    } else {
+        &["BEGIN EXCLUSIVE"]
+    };
     let mut locker = runtime.block_on(async {
         use sqlx::Connection;
-        let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("BEGIN EXCLUSIVE")
-            .execute(&mut connection)
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(&service.database)
             .await
             .unwrap();
+        for statement in lock {
+            sqlx::query(*statement)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+        }
         connection
     });
 
@@ -271,14 +245,17 @@ fn calls_go_on_while_the_database_is_locked_and_the_events_arrive_afterwards() {
         "the call was not held up by the database: {pbx:?}"
     );
     assert!(seat.wait(CALL).success());
-    assert!(
-        service.wait_for_log(
-            "handoff log write failed; retrying",
-            Duration::from_secs(15)
-        ),
-        "{}",
-        service.log_text()
-    );
+    if !service.is_postgres() {
+        // SQLite gives up waiting for the lock after its busy timeout; PostgreSQL waits.
+        assert!(
+            service.wait_for_log(
+                "handoff log write failed; retrying",
+                Duration::from_secs(15)
+            ),
+            "{}",
+            service.log_text()
+        );
+    }
 
     runtime.block_on(async {
         sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();

@@ -11,7 +11,7 @@ use support::{free_port, rtp_endpoint, sipp_seat, Options, Service, Sipp};
 const CALL: Duration = Duration::from_secs(40);
 
 fn tickets_json(service: &Service, args: &[&str]) -> serde_json::Value {
-    let (code, text) = service.command("tickets", args);
+    let (code, text) = service.command_stdout("tickets", args);
     assert_eq!(code, 0, "{text}");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }

@@ -88,11 +88,49 @@ impl Default for Options {
 
 type LogLines = Arc<(Mutex<Vec<String>>, Condvar)>;
 
+/// The database each service under test gets: a SQLite file in its folder, or, when
+/// `HOTLINE_TEST_POSTGRES` names a PostgreSQL server (scripts/test.sh starts one), a fresh
+/// database on it.
+fn test_database(dir: &Path) -> String {
+    let Ok(admin) = std::env::var("HOTLINE_TEST_POSTGRES") else {
+        return format!("sqlite://{}", dir.join("hotline.db").display());
+    };
+    let name = format!("hb_{}_{}", std::process::id(), free_port());
+    run_sql(&admin, &[&format!("CREATE DATABASE {name}")]).expect("create a test database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+/// Runs statements on a database through sqlx's `Any` driver, in order, on one connection.
+pub fn run_sql(url: &str, statements: &[&str]) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        for statement in statements {
+            let statement = sqlx::AssertSqlSafe(statement.to_string());
+            sqlx::query(statement)
+                .execute(&mut connection)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+}
+
 /// The service under test, with its own configuration in a temporary folder.
 pub struct Service {
     child: Child,
     pub sip: SocketAddr,
     pub dir: tempfile::TempDir,
+    /// The service's database URL (SQLite or PostgreSQL).
+    pub database: String,
     log: LogLines,
 }
 
@@ -102,6 +140,7 @@ impl Service {
         let sip_port = free_port();
         let http_port = free_port();
         let rtp_min = 10_000 + (sip_port % 1000) * 20;
+        let database = test_database(dir.path());
         let profiles = dir.path().join("profiles");
         std::fs::create_dir_all(&profiles).unwrap();
         let sources: Vec<String> = options
@@ -127,7 +166,7 @@ rtp_port_max = {rtp_max}
 rtp_timeout_secs = {rtp_timeout}
 
 [database]
-url = "sqlite://{db}"
+url = "{database}"
 
 [recordings]
 dir = "{recordings}"
@@ -150,7 +189,6 @@ linked = "12345"
                 profiles = profiles.display(),
                 rtp_max = rtp_min + 19,
                 rtp_timeout = options.rtp_timeout_secs,
-                db = dir.path().join("hotline.db").display(),
                 recordings = dir.path().join("recordings").display(),
                 ring = options.ring_secs,
                 queue = options.queue_secs,
@@ -208,6 +246,7 @@ linked = "12345"
             child,
             sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
             dir,
+            database,
             log,
         };
         assert!(
@@ -222,8 +261,26 @@ linked = "12345"
         self.dir.path().join("hotline-bridge.toml")
     }
 
-    pub fn database_path(&self) -> PathBuf {
-        self.dir.path().join("hotline.db")
+    pub fn is_postgres(&self) -> bool {
+        self.database.starts_with("postgres")
+    }
+
+    /// Runs statements on the service's database, as somebody with access to it could.
+    pub fn sql(&self, statements: &[&str]) -> Result<(), String> {
+        run_sql(&self.database, statements)
+    }
+
+    /// Drops the schema's guards against changing the handoff log, as an attacker would.
+    pub fn drop_log_guards(&self) {
+        let statements: &[&str] = if self.is_postgres() {
+            &["DROP TRIGGER handoff_events_no_change ON handoff_events"]
+        } else {
+            &[
+                "DROP TRIGGER handoff_events_no_update",
+                "DROP TRIGGER handoff_events_no_delete",
+            ]
+        };
+        self.sql(statements).expect("drop the guards");
     }
 
     /// Runs `hotline-bridge audit ARGS` on this service's configuration.
@@ -234,23 +291,37 @@ linked = "12345"
     /// Runs `hotline-bridge COMMAND ARGS` on this service's configuration; returns the exit
     /// code and everything printed.
     pub fn command(&self, command: &str, args: &[&str]) -> (i32, String) {
+        let (code, stdout, stderr) = self.run_command(command, args);
+        (code, stdout + &stderr)
+    }
+
+    /// Like [`Service::command`], with standard output alone (for JSON).
+    pub fn command_stdout(&self, command: &str, args: &[&str]) -> (i32, String) {
+        let (code, stdout, _) = self.run_command(command, args);
+        (code, stdout)
+    }
+
+    fn run_command(&self, command: &str, args: &[&str]) -> (i32, String, String) {
         let output = Command::new(env!("CARGO_BIN_EXE_hotline-bridge"))
             .arg("--config")
             .arg(self.config_path())
             .arg(command)
             .args(args)
+            .env_remove("RUST_LOG")
             .output()
-            .expect("run audit");
-        let text = String::from_utf8_lossy(&output.stdout).to_string()
-            + &String::from_utf8_lossy(&output.stderr);
-        (output.status.code().unwrap_or(-1), text)
+            .expect("run hotline-bridge");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
     }
 
     /// The event names of an incident's timeline, once its `call_ended` is written.
     pub fn timeline_events(&self, incident: u64) -> Vec<String> {
         let mut events = Vec::new();
         let done = eventually(Duration::from_secs(10), || {
-            let (code, text) = self.audit(&[&incident.to_string(), "--json"]);
+            let (code, text) = self.command_stdout("audit", &[&incident.to_string(), "--json"]);
             if code != 0 {
                 return false;
             }
