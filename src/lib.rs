@@ -1,6 +1,7 @@
 //! hotline-bridge: a SIP back-to-back user agent linking the 12345 government-service hotline
 //! with the 110 police call desk.
 
+pub mod api;
 pub mod audit;
 pub mod b2bua;
 pub mod cli;

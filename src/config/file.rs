@@ -102,6 +102,16 @@ fn default_profiles() -> String {
 #[serde(deny_unknown_fields)]
 pub struct HttpSection {
     pub listen: String,
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<TokenSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSection {
+    pub name: String,
+    pub role: String,
+    pub token: String,
 }
 
 #[derive(Debug, Deserialize)]

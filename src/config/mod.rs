@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::api::{ApiToken, Role};
 use crate::b2bua::{EngineConfig, SeatReach, Source, TrunkAcl};
 use crate::control::{ControlConfig, HandoffMode, HotlineInfo, KeyMap, SeatInfo};
 use crate::rules::{load_categories, CategoryFile};
@@ -55,6 +56,8 @@ impl fmt::Display for ConfigError {
 pub struct Settings {
     pub sip_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    /// Bearer tokens of the HTTP API, each with its role.
+    pub api_tokens: Vec<ApiToken>,
     pub rtp_timeout: Duration,
     pub database_url: String,
     pub recordings_dir: PathBuf,
@@ -106,6 +109,49 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         .map(|a| check.addr("sip.advertised", a))
         .unwrap_or(sip_listen);
     let http_listen = check.addr("http.listen", &service.http.listen);
+    let mut api_tokens = Vec::new();
+    for (i, token) in service.http.tokens.iter().enumerate() {
+        let key = format!("http.token[{i}]");
+        let Some(role) = Role::parse(&token.role) else {
+            check.problem(
+                &format!("{key}.role"),
+                format!(
+                    "{:?} is not a role (operator, auditor, peer, admin)",
+                    token.role
+                ),
+            );
+            continue;
+        };
+        if token.token.len() < 16 {
+            check.problem(
+                &format!("{key}.token"),
+                format!("token {} is shorter than 16 characters", token.name),
+            );
+        }
+        if token.token.starts_with("demo-") && !http_listen.ip().is_loopback() {
+            check.problem(
+                &format!("{key}.token"),
+                format!(
+                    "token {} is a demo token, which is only allowed when HTTP listens on loopback",
+                    token.name
+                ),
+            );
+        }
+        if api_tokens
+            .iter()
+            .any(|t: &ApiToken| t.secret == token.token)
+        {
+            check.problem(
+                &format!("{key}.token"),
+                format!("token {} repeats another token", token.name),
+            );
+        }
+        api_tokens.push(ApiToken {
+            name: token.name.clone(),
+            role,
+            secret: token.token.clone(),
+        });
+    }
     let media_addr = match service.media.address.parse::<IpAddr>() {
         Ok(ip) => Some(ip),
         Err(_) => {
@@ -369,6 +415,7 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     Ok(Settings {
         sip_listen,
         http_listen,
+        api_tokens,
         rtp_timeout: Duration::from_secs(service.media.rtp_timeout_secs.max(1)),
         database_url: service.database.url.clone(),
         recordings_dir: PathBuf::from(&service.recordings.dir),

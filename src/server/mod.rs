@@ -9,11 +9,13 @@ mod transport;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::Span;
 
+use crate::api::ApiState;
 use crate::b2bua::{Engine, Output};
 use crate::config::Settings;
 use crate::control::{IncidentId, IncidentRecord, RecordKind};
@@ -51,6 +53,17 @@ pub async fn serve(
     }
     let (media_tx, mut media_events) = mpsc::unbounded_channel();
     let mut relay = Relay::new(settings.engine.media_addr, settings.rtp_timeout, media_tx);
+    let http = tokio::net::TcpListener::bind(settings.http_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for HTTP on {}: {e}", settings.http_listen))?;
+    let (stop_api, mut api_stopped) = tokio::sync::watch::channel(false);
+    let api_state = ApiState {
+        log: log.clone(),
+        tokens: Arc::new(settings.api_tokens.clone()),
+    };
+    let api = tokio::spawn(crate::api::serve(http, api_state, async move {
+        let _ = api_stopped.changed().await;
+    }));
     let mut engine = Engine::new(settings.engine.clone(), Instant::now());
     engine.continue_incidents_after(last_incident);
     let mut spans: HashMap<IncidentId, Span> = HashMap::new();
@@ -108,6 +121,8 @@ pub async fn serve(
     }
     let (received, relayed, generated) = relay.totals();
     tracing::info!(received, relayed, generated, "RTP packets since start");
+    let _ = stop_api.send(true);
+    let _ = api.await;
     drop(log_sender);
     let _ = log_writer.await;
     Ok(())

@@ -125,9 +125,16 @@ pub fn run_sql(url: &str, statements: &[&str]) -> Result<(), String> {
 }
 
 /// The service under test, with its own configuration in a temporary folder.
+pub const OPERATOR_TOKEN: &str = "test-operator-token-1";
+pub const AUDITOR_TOKEN: &str = "test-auditor-token-1";
+pub const PEER_TOKEN: &str = "test-peer-token-00001";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0001";
+
 pub struct Service {
     child: Child,
     pub sip: SocketAddr,
+    /// The HTTP API's address.
+    pub http: SocketAddr,
     pub dir: tempfile::TempDir,
     /// The service's database URL (SQLite or PostgreSQL).
     pub database: String,
@@ -158,6 +165,26 @@ profiles = "{profiles}"
 
 [http]
 listen = "127.0.0.1:{http_port}"
+
+[[http.token]]
+name = "console"
+role = "operator"
+token = "{OPERATOR_TOKEN}"
+
+[[http.token]]
+name = "auditors"
+role = "auditor"
+token = "{AUDITOR_TOKEN}"
+
+[[http.token]]
+name = "other-platform"
+role = "peer"
+token = "{PEER_TOKEN}"
+
+[[http.token]]
+name = "admin"
+role = "admin"
+token = "{ADMIN_TOKEN}"
 
 [media]
 address = "127.0.0.1"
@@ -245,6 +272,7 @@ linked = "12345"
         let service = Service {
             child,
             sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
+            http: SocketAddr::from(([127, 0, 0, 1], http_port)),
             dir,
             database,
             log,
