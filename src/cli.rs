@@ -10,6 +10,46 @@ use crate::audit::{list_text, timeline_text, utc};
 use crate::handoff_log::{HandoffLog, Verdict};
 use crate::tickets::store::{self, Feedback, Ticket, STATUSES};
 
+fn open_with_settings(
+    config: &Path,
+) -> anyhow::Result<(tokio::runtime::Runtime, HandoffLog, crate::config::Settings)> {
+    let settings = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let log = runtime.block_on(HandoffLog::open(
+        &settings.database_url,
+        settings.calendar.clone(),
+    ))?;
+    Ok((runtime, log, settings))
+}
+
+pub fn overdue(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let (runtime, log, settings) = open_with_settings(config)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    let notices = runtime.block_on(crate::tickets::supervision::overdue(
+        log.pool(),
+        log.calendar(),
+        now,
+        settings.accept_within.as_millis() as i64,
+    ))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&notices)?);
+    } else if notices.is_empty() {
+        println!("no overdue tickets");
+    } else {
+        for notice in notices {
+            println!(
+                "{:<22} due {}  {}",
+                notice.ticket,
+                utc(notice.deadline_ms),
+                notice.reason
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn open(config: &Path) -> anyhow::Result<(tokio::runtime::Runtime, HandoffLog)> {
     let settings = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -55,6 +55,10 @@ enum Command {
         /// finished, closed).
         #[arg(long)]
         status: Option<String>,
+        /// Print the overdue report (督办) instead: tickets whose handoff was not accepted in
+        /// time, whose result is late, or whose work log missed its deadline.
+        #[arg(long, conflicts_with_all = ["number", "status"])]
+        overdue: bool,
         /// Print JSON for machines.
         #[arg(long)]
         json: bool,
@@ -99,13 +103,13 @@ fn main() -> ExitCode {
         Command::Tickets {
             number,
             status,
+            overdue,
             json,
-        } => report(hotline_bridge::cli::tickets(
-            &cli.config,
-            number,
-            status,
-            json,
-        )),
+        } => report(if overdue {
+            hotline_bridge::cli::overdue(&cli.config, json)
+        } else {
+            hotline_bridge::cli::tickets(&cli.config, number, status, json)
+        }),
         Command::Feedback { number, kind, text } => report(hotline_bridge::cli::feedback(
             &cli.config,
             &number,

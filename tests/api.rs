@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::http::json;
 use support::{
     rtp_endpoint, sipp_seat, Options, Service, Sipp, ADMIN_TOKEN, AUDITOR_TOKEN, OPERATOR_TOKEN,
     PEER_TOKEN,
@@ -13,7 +14,6 @@ use support::{
 
 const CALL: Duration = Duration::from_secs(40);
 
-/// Status and body of a request; `token` is sent as a bearer token when given.
 fn request(
     service: &Service,
     method: &str,
@@ -21,31 +21,19 @@ fn request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
-    let url = format!("http://{}{path}", service.http);
-    let mut req = ureq::request(method, &url).timeout(Duration::from_secs(10));
-    if let Some(token) = token {
-        req = req.set("Authorization", &format!("Bearer {token}"));
-    }
-    let result = match body {
-        Some(body) => req
-            .set("Content-Type", "application/json")
-            .send_string(body),
-        None => req.call(),
-    };
-    match result {
-        Ok(response) => (
-            response.status(),
-            response.into_string().unwrap_or_default(),
-        ),
-        Err(ureq::Error::Status(code, response)) => {
-            (code, response.into_string().unwrap_or_default())
-        }
-        Err(error) => panic!("{method} {path}: {error}"),
-    }
+    support::http::request(service.http, method, path, token, body, &[])
 }
 
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+/// A message from the other platform, with its idempotency key.
+fn peer_request(service: &Service, path: &str, body: &str) -> (u16, String) {
+    support::http::request(
+        service.http,
+        "POST",
+        path,
+        Some(PEER_TOKEN),
+        Some(body),
+        &[("Idempotency-Key", "k1")],
+    )
 }
 
 /// A service with one finished call (1001 answered, the caller hung up).
@@ -95,7 +83,9 @@ fn health_and_the_openapi_document_need_no_token() {
 #[test]
 fn every_protected_endpoint_refuses_a_missing_or_unknown_token_and_a_wrong_role() {
     let service = Service::start(Options::default());
-    let endpoints: [(&str, &str, Option<&str>, &str); 6] = [
+    let notice =
+        r#"{"ticket":"110-20260101-00001","platform":"110","caller":"1","handed_over_ms":1}"#;
+    let endpoints: [(&str, &str, Option<&str>, &str); 10] = [
         ("GET", "/metrics", None, PEER_TOKEN),
         ("GET", "/incidents", None, PEER_TOKEN),
         ("GET", "/incidents/1", None, PEER_TOKEN),
@@ -107,6 +97,10 @@ fn every_protected_endpoint_refuses_a_missing_or_unknown_token_and_a_wrong_role(
             Some(r#"{"kind":"progress","text":"x"}"#),
             AUDITOR_TOKEN,
         ),
+        ("GET", "/overdue", None, PEER_TOKEN),
+        ("POST", "/peer/handoff-notice", Some(notice), OPERATOR_TOKEN),
+        ("POST", "/peer/feedback", Some(notice), AUDITOR_TOKEN),
+        ("POST", "/peer/work-log", Some(notice), OPERATOR_TOKEN),
     ];
     for (method, path, body, wrong_role) in endpoints {
         let (status, text) = request(&service, method, path, None, body);
@@ -173,6 +167,12 @@ fn malformed_requests_get_400_or_422_with_the_reason() {
     assert_eq!(status, 422, "{text}");
     let (status, _) = request(&service, "GET", "/incidents/abc", Some(AUDITOR_TOKEN), None);
     assert_eq!(status, 400);
+    for path in ["/peer/handoff-notice", "/peer/feedback", "/peer/work-log"] {
+        let (status, text) = peer_request(&service, path, "{oops");
+        assert_eq!(status, 400, "{path}: {text}");
+        let (status, text) = peer_request(&service, path, r#"{"ticket":"x"}"#);
+        assert_eq!(status, 422, "{path}: {text}");
+    }
     let (status, _) = request(&service, "GET", "/incidents/999", Some(AUDITOR_TOKEN), None);
     assert_eq!(status, 404);
     let (status, _) = request(

@@ -3,6 +3,7 @@
 
 mod auth;
 mod error;
+mod peer;
 mod routes;
 
 use std::net::SocketAddr;
@@ -21,6 +22,8 @@ use crate::handoff_log::HandoffLog;
 pub struct ApiState {
     pub log: HandoffLog,
     pub tokens: Arc<Vec<ApiToken>>,
+    /// How long the other platform has to accept a handoff (for the overdue report).
+    pub accept_within: std::time::Duration,
 }
 
 /// The OpenAPI description of this API, kept in the repository and served as is.
@@ -36,6 +39,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/tickets", get(routes::tickets))
         .route("/tickets/{number}", get(routes::ticket))
         .route("/tickets/{number}/feedback", post(routes::feedback))
+        .route("/overdue", get(peer::overdue))
+        .route("/peer/handoff-notice", post(peer::handoff_notice))
+        .route("/peer/feedback", post(peer::feedback))
+        .route("/peer/work-log", post(peer::work_log))
         .with_state(state)
 }
 

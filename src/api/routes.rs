@@ -142,8 +142,9 @@ pub async fn ticket(
     let Some((ticket, feedback)) = store::show(state.log.pool(), &number).await? else {
         return Err(ApiError::NotFound(format!("no ticket {number}")));
     };
+    let supervision = crate::tickets::supervision::notices(state.log.pool(), &number).await?;
     Ok(Json(
-        serde_json::json!({ "ticket": ticket, "feedback": feedback }),
+        serde_json::json!({ "ticket": ticket, "feedback": feedback, "supervision": supervision }),
     ))
 }
 

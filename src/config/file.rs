@@ -21,6 +21,7 @@ pub struct ServiceFile {
     pub rules: RulesSection,
     #[serde(default)]
     pub tickets: TicketsSection,
+    pub peer: Option<PeerSection>,
     #[serde(rename = "hotline")]
     pub hotlines: Vec<HotlineSection>,
 }
@@ -47,6 +48,19 @@ impl Default for KeysSection {
             inter_digit_secs: 3,
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSection {
+    pub url: String,
+    pub token: String,
+    #[serde(default = "default_accept_minutes")]
+    pub accept_minutes: u64,
+}
+
+fn default_accept_minutes() -> u64 {
+    30
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,6 +19,7 @@ use crate::sip::digest::Algorithm;
 use crate::sip::message;
 use crate::sip::registrar::RegistrarConfig;
 use crate::tickets::calendar::{Calendar, CalendarFile};
+use crate::tickets::outbox::PeerConfig;
 use file::{KeysSection, SeatsFile, ServiceFile, TrunksFile};
 
 /// One thing wrong with the configuration.
@@ -64,6 +65,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Working days for ticket deadlines.
     pub calendar: Calendar,
+    /// The other platform, when one is configured.
+    pub peer: Option<PeerConfig>,
+    /// How long the other platform has to accept a handoff.
+    pub accept_within: Duration,
     /// The engine's configuration; its secret is filled in at start-up.
     pub engine: EngineConfig,
 }
@@ -191,6 +196,25 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         check.problem("hotline", "no hotline is configured".into());
     }
     let keys = check.keys(&service.keys);
+    let peer = service.peer.as_ref().map(|p| {
+        if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
+            check.problem(
+                "peer.url",
+                format!("{:?} is not an http:// or https:// URL", p.url),
+            );
+        }
+        if p.token.is_empty() {
+            check.problem(
+                "peer.token",
+                "the token for the other platform is empty".into(),
+            );
+        }
+        PeerConfig {
+            url: p.url.clone(),
+            token: p.token.clone(),
+            accept_within: Duration::from_secs(p.accept_minutes * 60),
+        }
+    });
     let emergency_mode = match service.rules.emergency_mode.as_str() {
         "three-way" => HandoffMode::ThreeWay,
         "phone-transfer" => HandoffMode::PhoneTransfer,
@@ -421,6 +445,10 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         recordings_dir: PathBuf::from(&service.recordings.dir),
         shutdown_grace: Duration::from_secs(timeouts.shutdown_grace_secs),
         calendar: calendar.expect("checked above"),
+        peer: peer.clone(),
+        accept_within: Duration::from_secs(
+            service.peer.as_ref().map_or(30, |p| p.accept_minutes) * 60,
+        ),
         engine: EngineConfig {
             sip_addr: advertised,
             media_addr: media_addr.expect("checked above"),

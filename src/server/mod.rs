@@ -60,7 +60,12 @@ pub async fn serve(
     let api_state = ApiState {
         log: log.clone(),
         tokens: Arc::new(settings.api_tokens.clone()),
+        accept_within: settings.accept_within,
     };
+    let deliverer = settings
+        .peer
+        .clone()
+        .map(|peer| crate::tickets::outbox::spawn_deliverer(log.pool().clone(), peer));
     let api = tokio::spawn(crate::api::serve(http, api_state, async move {
         let _ = api_stopped.changed().await;
     }));
@@ -123,6 +128,9 @@ pub async fn serve(
     tracing::info!(received, relayed, generated, "RTP packets since start");
     let _ = stop_api.send(true);
     let _ = api.await;
+    if let Some(deliverer) = deliverer {
+        deliverer.abort();
+    }
     drop(log_sender);
     let _ = log_writer.await;
     Ok(())

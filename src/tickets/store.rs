@@ -41,6 +41,10 @@ pub struct Ticket {
     pub finished_ms: Option<i64>,
     pub work_log_deadline_ms: Option<i64>,
     pub deadline_estimated: bool,
+    pub handed_over_ms: Option<i64>,
+    pub accepted_ms: Option<i64>,
+    pub work_log_sent_ms: Option<i64>,
+    pub work_log_received_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -125,14 +129,16 @@ pub async fn apply_event(
         "transfer_completed" => {
             sqlx::query(
                 "UPDATE tickets SET handoff_mode = $1, handed_to = $2, status = 'handed_over', \
-                 updated_ms = $3 WHERE incident = $4 AND status = 'open'",
+                 handed_over_ms = $3, updated_ms = $4 WHERE incident = $5 AND status = 'open'",
             )
             .bind(text("mode").unwrap_or_else(|| "phone_transfer".into()))
             .bind(text("to"))
             .bind(at)
+            .bind(at)
             .bind(incident)
             .execute(&mut *connection)
             .await?;
+            queue_handoff_notice(connection, incident, at).await?;
         }
         "outcome" => {
             let followed = details.get("followed_rule").and_then(|v| v.as_bool());
@@ -163,10 +169,51 @@ pub async fn apply_event(
     Ok(())
 }
 
+/// The handoff notice for the other platform, queued with the change that caused it.
+async fn queue_handoff_notice(
+    connection: &mut AnyConnection,
+    incident: i64,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tickets WHERE incident = $1"
+    )))
+    .bind(incident)
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let t = ticket(&row);
+    let body = serde_json::json!({
+        "ticket": t.number,
+        "platform": t.platform,
+        "incident": t.incident,
+        "caller": t.caller,
+        "category": t.category,
+        "mode": t.handoff_mode,
+        "received_ms": t.received_ms,
+        "answered_ms": t.answered_ms,
+        "handed_over_ms": at,
+    });
+    let key = format!("notice:{}", t.number);
+    super::outbox::enqueue(
+        connection,
+        "handoff_notice",
+        &t.number,
+        "/peer/handoff-notice",
+        &body,
+        &key,
+        at,
+    )
+    .await
+}
+
 const COLUMNS: &str =
     "number, incident, platform, caller, first_receiver, received_ms, answered_ms, \
     ended_ms, category, owner, handoff_mode, handed_to, followed_rule, dispatch, peer_ticket, \
-    status, finished_ms, work_log_deadline_ms, deadline_estimated";
+    status, finished_ms, work_log_deadline_ms, deadline_estimated, handed_over_ms, accepted_ms, \
+    work_log_sent_ms, work_log_received_ms";
 
 fn ticket(row: &sqlx::any::AnyRow) -> Ticket {
     Ticket {
@@ -189,6 +236,10 @@ fn ticket(row: &sqlx::any::AnyRow) -> Ticket {
         finished_ms: row.get("finished_ms"),
         work_log_deadline_ms: row.get("work_log_deadline_ms"),
         deadline_estimated: row.get::<i64, _>("deadline_estimated") != 0,
+        handed_over_ms: row.get("handed_over_ms"),
+        accepted_ms: row.get("accepted_ms"),
+        work_log_sent_ms: row.get("work_log_sent_ms"),
+        work_log_received_ms: row.get("work_log_received_ms"),
     }
 }
 
@@ -263,6 +314,61 @@ pub enum FeedbackError {
     Database(#[from] sqlx::Error),
 }
 
+/// The work log of a finished matter: its flow (the handoff log's events), the handling and
+/// the feedback, addressed to the other platform's ticket.
+async fn work_log(
+    connection: &mut AnyConnection,
+    number: &str,
+    peer_ticket: &str,
+    finished_ms: i64,
+) -> Result<serde_json::Value, sqlx::Error> {
+    let incident: i64 = sqlx::query("SELECT incident FROM tickets WHERE number = $1")
+        .bind(number.to_string())
+        .fetch_one(&mut *connection)
+        .await?
+        .get("incident");
+    let events: Vec<serde_json::Value> = sqlx::query(
+        "SELECT at_ms, offset_ms, actor, event, details FROM handoff_events WHERE incident = $1 ORDER BY id",
+    )
+    .bind(incident)
+    .fetch_all(&mut *connection)
+    .await?
+    .iter()
+    .map(|r| {
+        serde_json::json!({
+            "at_ms": r.get::<i64, _>("at_ms"),
+            "offset_ms": r.get::<i64, _>("offset_ms"),
+            "actor": r.get::<String, _>("actor"),
+            "event": r.get::<String, _>("event"),
+            "details": serde_json::from_str::<serde_json::Value>(&r.get::<String, _>("details")).unwrap_or_default(),
+        })
+    })
+    .collect();
+    let feedback: Vec<serde_json::Value> = sqlx::query(
+        "SELECT at_ms, source, kind, text FROM ticket_feedback WHERE ticket = $1 ORDER BY id",
+    )
+    .bind(number.to_string())
+    .fetch_all(&mut *connection)
+    .await?
+    .iter()
+    .map(|r| {
+        serde_json::json!({
+            "at_ms": r.get::<i64, _>("at_ms"),
+            "source": r.get::<String, _>("source"),
+            "kind": r.get::<String, _>("kind"),
+            "text": r.get::<String, _>("text"),
+        })
+    })
+    .collect();
+    Ok(serde_json::json!({
+        "ticket": peer_ticket,
+        "from_ticket": number,
+        "finished_ms": finished_ms,
+        "events": events,
+        "feedback": feedback,
+    }))
+}
+
 /// Records progress or the result (反馈) on a ticket. A result finishes the matter and sets
 /// the work-log deadline: three working days by the calendar.
 pub async fn add_feedback(
@@ -300,7 +406,62 @@ pub async fn add_feedback(
         .bind(text.to_string())
         .execute(&mut *tx)
         .await?;
-    if kind == "result" {
+    // Our own feedback on a matter linked to the other platform goes to it; feedback that
+    // came from it does not go back.
+    let peer_ticket: Option<String> =
+        sqlx::query("SELECT peer_ticket FROM tickets WHERE number = $1")
+            .bind(number.to_string())
+            .fetch_one(&mut *tx)
+            .await?
+            .get("peer_ticket");
+    if let Some(peer_ticket) = peer_ticket.filter(|_| !source.starts_with("peer")) {
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM ticket_feedback WHERE ticket = $1")
+            .bind(number.to_string())
+            .fetch_one(&mut *tx)
+            .await?
+            .get("n");
+        let body = serde_json::json!({
+            "ticket": peer_ticket,
+            "from_ticket": number,
+            "kind": kind,
+            "text": text,
+            "at_ms": at_ms,
+        });
+        let key = format!("feedback:{number}:{count}");
+        super::outbox::enqueue(
+            &mut tx,
+            "feedback",
+            number,
+            "/peer/feedback",
+            &body,
+            &key,
+            at_ms,
+        )
+        .await?;
+        if kind == "result" {
+            let work_log = work_log(&mut tx, number, &peer_ticket, at_ms).await?;
+            let key = format!("work-log:{number}");
+            super::outbox::enqueue(
+                &mut tx,
+                "work_log",
+                number,
+                "/peer/work-log",
+                &work_log,
+                &key,
+                at_ms,
+            )
+            .await?;
+        }
+    }
+    if kind == "result" && source.starts_with("peer") {
+        // The other platform finished the matter; its work log is its to send.
+        sqlx::query("UPDATE tickets SET status = 'finished', finished_ms = $1, updated_ms = $2 WHERE number = $3")
+            .bind(at_ms)
+            .bind(at_ms)
+            .bind(number.to_string())
+            .execute(&mut *tx)
+            .await?;
+    } else if kind == "result" {
         let deadline = calendar.working_days_after(at_ms, 3);
         if !deadline.covered {
             tracing::warn!(

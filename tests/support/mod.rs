@@ -5,6 +5,7 @@
 
 pub mod audio;
 pub mod baresip;
+pub mod http;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -72,6 +73,15 @@ pub struct Options {
     pub trunk_sources: Vec<String>,
     /// Seats given by SIP URI instead of registering: (number, hotline, uri).
     pub fixed_seats: Vec<(String, String, String)>,
+    /// Fixed ports instead of free ones, for services that must know each other.
+    pub sip_port: Option<u16>,
+    pub http_port: Option<u16>,
+    /// Hotlines routed to a trunk towards another switch: (hotline, SIP URI).
+    pub hotline_trunks: Vec<(String, String)>,
+    /// The other platform's API URL; the peer token is [`PEER_TOKEN`].
+    pub peer_url: Option<String>,
+    /// Minutes the other platform has to accept a handoff.
+    pub accept_minutes: u64,
 }
 
 impl Default for Options {
@@ -82,6 +92,11 @@ impl Default for Options {
             rtp_timeout_secs: 30,
             trunk_sources: vec!["127.0.0.1".into()],
             fixed_seats: Vec::new(),
+            sip_port: None,
+            http_port: None,
+            hotline_trunks: Vec::new(),
+            peer_url: None,
+            accept_minutes: 1,
         }
     }
 }
@@ -144,8 +159,16 @@ pub struct Service {
 impl Service {
     pub fn start(options: Options) -> Service {
         let dir = tempfile::tempdir().expect("temp dir");
-        let sip_port = free_port();
-        let http_port = free_port();
+        let trunk_line = |hotline: &str| {
+            options
+                .hotline_trunks
+                .iter()
+                .find(|(h, _)| h == hotline)
+                .map(|_| format!("trunk = \"to-{hotline}\"\n"))
+                .unwrap_or_default()
+        };
+        let sip_port = options.sip_port.unwrap_or_else(free_port);
+        let http_port = options.http_port.unwrap_or_else(free_port);
         let rtp_min = 10_000 + (sip_port % 1000) * 20;
         let database = test_database(dir.path());
         let profiles = dir.path().join("profiles");
@@ -207,12 +230,26 @@ shutdown_grace_secs = 5
 name = "12345"
 numbers = ["12345"]
 linked = "110"
-
+{trunk_12345}
 [[hotline]]
 name = "110"
 numbers = ["110"]
 linked = "12345"
+{trunk_110}
+{peer}
 "#,
+                trunk_12345 = trunk_line("12345"),
+                trunk_110 = trunk_line("110"),
+                peer = options
+                    .peer_url
+                    .as_ref()
+                    .map(|url| {
+                        format!(
+                            "[peer]\nurl = \"{url}\"\ntoken = \"{PEER_TOKEN}\"\naccept_minutes = {}\n",
+                            options.accept_minutes
+                        )
+                    })
+                    .unwrap_or_default(),
                 profiles = profiles.display(),
                 rtp_max = rtp_min + 19,
                 rtp_timeout = options.rtp_timeout_secs,
@@ -222,14 +259,15 @@ linked = "12345"
             ),
         )
         .unwrap();
-        std::fs::write(
-            profiles.join("trunks.toml"),
-            format!(
-                "[[trunk]]\nname = \"pbx\"\nsources = [{}]\n",
-                sources.join(", ")
-            ),
-        )
-        .unwrap();
+        let mut trunks = format!(
+            "[[trunk]]\nname = \"pbx\"\nsources = [{}]\n",
+            sources.join(", ")
+        );
+        for (hotline, uri) in &options.hotline_trunks {
+            trunks +=
+                &format!("\n[[trunk]]\nname = \"to-{hotline}\"\nuri = \"{uri}\"\nchannels = 10\n");
+        }
+        std::fs::write(profiles.join("trunks.toml"), trunks).unwrap();
         let mut seats: String = [
             ("1001", "12345"),
             ("1002", "12345"),
@@ -249,26 +287,8 @@ linked = "12345"
         }
         std::fs::write(profiles.join("seats.toml"), seats).unwrap();
 
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hotline-bridge"))
-            .arg("--config")
-            .arg(dir.path().join("hotline-bridge.toml"))
-            .env("RUST_LOG", "info,hotline_bridge=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start hotline-bridge");
         let log: LogLines = Arc::default();
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let (lines, changed) = &*sink;
-                lines.lock().unwrap().push(line);
-                changed.notify_all();
-            }
-        });
+        let child = spawn_service(&dir.path().join("hotline-bridge.toml"), &log);
         let service = Service {
             child,
             sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
@@ -442,6 +462,53 @@ linked = "12345"
             &format!("seat registered seat={seat}"),
             Duration::from_secs(5)
         ));
+    }
+}
+
+/// Starts the binary on `config`, collecting its log lines into `log`.
+fn spawn_service(config: &Path, log: &LogLines) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hotline-bridge"))
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info,hotline_bridge=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hotline-bridge");
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let (lines, changed) = &*sink;
+            lines.lock().unwrap().push(line);
+            changed.notify_all();
+        }
+    });
+    child
+}
+
+impl Service {
+    /// Kills the process (as a crash would) and leaves it down.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the process again on the same configuration, database and ports.
+    pub fn restart(&mut self) {
+        let started = self.count_logs("hotline-bridge is taking calls");
+        self.child = spawn_service(&self.config_path(), &self.log);
+        assert!(
+            self.wait_for_logs(
+                "hotline-bridge is taking calls",
+                started + 1,
+                Duration::from_secs(10)
+            ),
+            "the service did not start again:\n{}",
+            self.log_text()
+        );
     }
 }
 
