@@ -120,7 +120,8 @@ fn a_failed_handoff_is_logged_with_its_reason() {
     let pbx = Sipp::client(&service, "pbx_call_wait_bye.xml", "12345")
         .key("rtp_port", &rtp_endpoint().port().to_string())
         .run();
-    assert!(busy.wait(CALL).success());
+    let busy = busy.wait(CALL);
+    assert!(busy.success(), "{busy:?}");
     assert!(seat.wait(CALL).success());
     assert!(pbx.wait(CALL).success());
 

@@ -165,7 +165,8 @@ fn a_busy_seat_passes_the_call_to_the_next_seat() {
         .wait(CALL);
 
     assert!(pbx.success(), "{pbx:?}");
-    assert!(busy.wait(CALL).success());
+    let busy = busy.wait(CALL);
+    assert!(busy.success(), "{busy:?}");
     assert!(free.wait(CALL).success());
     assert!(service.wait_for_log("failure: Busy", SETUP));
 }

@@ -384,7 +384,8 @@ fn star_two_to_a_busy_110_returns_the_caller_to_the_transferring_seat() {
         "{}",
         service.log_text()
     );
-    assert!(busy.wait(CALL).success());
+    let busy = busy.wait(CALL);
+    assert!(busy.success(), "{busy:?}");
     assert!(
         service.wait_for_logs("seat=1001", 2, SETUP),
         "1001 was rung a second time:\n{}",

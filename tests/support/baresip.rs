@@ -30,7 +30,9 @@ impl Baresip {
         let sip_port = free_port();
         let control_port = free_port();
         let console_port = free_port();
-        let rtp_min = 30_000 + (sip_port % 500) * 20;
+        // 2000-9999: clear of the services' RTP (10000-29999), SIPp's media (30000-32767)
+        // and the kernel's ephemeral ports.
+        let rtp_min = 2_000 + (sip_port % 400) * 20;
         let config = [
             ("poll_method", "epoll".to_string()),
             ("sip_listen", format!("127.0.0.1:{sip_port}")),

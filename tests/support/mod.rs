@@ -40,14 +40,28 @@ pub fn rtp_endpoint() -> RtpEndpoint {
     }
 }
 
-/// A free even port for SIPp's own media sockets (it binds the port and the next three).
+/// A free even port for SIPp's own media sockets: it binds the port and the three above
+/// it (RTCP, and video with its RTCP), so all four must be free. These come from
+/// 30000-32767, below the kernel's ephemeral ports (which [`free_port`] hands out) and above
+/// the services' RTP ranges (10000-29999), so no other test can be given them meanwhile.
 fn rtp_endpoint_port() -> u16 {
     loop {
-        let port = free_port();
-        if port.is_multiple_of(2) && port < 65_000 {
+        let port = 30_000 + 4 * (rand_u16() % 690);
+        let all_free = (port..port + 4).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        if all_free {
             return port;
         }
     }
+}
+
+/// A little randomness without another dependency: the low bits of a fresh ephemeral port
+/// and the clock.
+fn rand_u16() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    free_port() ^ (nanos as u16)
 }
 
 /// Waits until `check` holds or `within` passes; returns whether it held.
