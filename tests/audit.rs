@@ -5,22 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use support::{free_port, rtp_endpoint, sipp_seat, Options, Service, Sipp};
+use support::{keyed_seat, rtp_endpoint, sipp_seat, Options, Service, Sipp};
 
 const CALL: Duration = Duration::from_secs(40);
-
-fn keyed_seat(service: &Service, seat: &str, scenario: &str, keys: [&str; 4]) -> Sipp {
-    let port = free_port();
-    let phone = Sipp::server(scenario, port)
-        .key("rtp_port", &rtp_endpoint().port().to_string())
-        .key("k1", keys[0])
-        .key("k2", keys[1])
-        .key("k3", keys[2])
-        .key("k4", keys[3])
-        .run();
-    service.register_seat(seat, port);
-    phone
-}
 
 /// The events in `wanted` appear in this order (others may come between).
 fn assert_in_order(events: &[String], wanted: &[&str]) {
@@ -36,7 +23,13 @@ fn assert_in_order(events: &[String], wanted: &[&str]) {
 #[test]
 fn a_three_way_call_and_its_leave_are_in_the_log_in_order() {
     let service = Service::start(Options::default());
-    let seat = keyed_seat(&service, "1001", "seat_keys_info.xml", ["*", "1", "*", "3"]);
+    let seat = keyed_seat(
+        &service,
+        "1001",
+        "seat_keys_info.xml",
+        rtp_endpoint().port(),
+        ["*", "1", "*", "3"],
+    );
     let linked = sipp_seat(&service, "2001", "seat_hangup.xml", rtp_endpoint().port());
     let pbx = Sipp::client(&service, "pbx_call_wait_bye.xml", "12345")
         .key("rtp_port", &rtp_endpoint().port().to_string())
@@ -83,6 +76,7 @@ fn a_phone_transfer_is_in_the_log_in_order() {
         &service,
         "1001",
         "seat_transfer_info.xml",
+        rtp_endpoint().port(),
         ["*", "2", "", ""],
     );
     let linked = sipp_seat(&service, "2001", "seat_answer.xml", rtp_endpoint().port());
@@ -115,7 +109,13 @@ fn a_phone_transfer_is_in_the_log_in_order() {
 #[test]
 fn a_failed_handoff_is_logged_with_its_reason() {
     let service = Service::start(Options::default());
-    let seat = keyed_seat(&service, "1001", "seat_keys_info.xml", ["*", "1", "*", "0"]);
+    let seat = keyed_seat(
+        &service,
+        "1001",
+        "seat_keys_info.xml",
+        rtp_endpoint().port(),
+        ["*", "1", "*", "0"],
+    );
     let busy = sipp_seat(&service, "2001", "seat_busy.xml", 0);
     let pbx = Sipp::client(&service, "pbx_call_wait_bye.xml", "12345")
         .key("rtp_port", &rtp_endpoint().port().to_string())

@@ -8,30 +8,10 @@ use std::time::Duration;
 
 use support::audio::{power, receive_audio, send_tone};
 use support::baresip::Baresip;
-use support::{free_port, rtp_endpoint, sipp_seat, Options, Service, Sipp};
+use support::{keyed_seat, rtp_endpoint, sipp_seat, Options, Service, Sipp};
 
 const SETUP: Duration = Duration::from_secs(10);
 const CALL: Duration = Duration::from_secs(40);
-
-/// A SIPp seat with keys to press, registered as `seat`.
-fn keyed_seat(
-    service: &Service,
-    seat: &str,
-    scenario: &str,
-    rtp_port: u16,
-    keys: [&str; 4],
-) -> Sipp {
-    let port = free_port();
-    let phone = Sipp::server(scenario, port)
-        .key("rtp_port", &rtp_port.to_string())
-        .key("k1", keys[0])
-        .key("k2", keys[1])
-        .key("k3", keys[2])
-        .key("k4", keys[3])
-        .run();
-    service.register_seat(seat, port);
-    phone
-}
 
 #[test]
 fn a_three_way_call_by_sip_info_mixes_the_three_and_star_three_leaves_it_to_110() {

@@ -156,7 +156,7 @@ fn a_handoff_by_transfer_key_closes_the_loop_between_the_two_platforms() {
 
     let done = eventually(LOOP, || {
         let shown = ticket(&p.hotline, &ours);
-        shown["ticket"]["status"] == "finished"
+        shown["ticket"]["status"] == "closed"
             && shown["feedback"].as_array().is_some_and(|f| f.len() == 2)
             && shown["ticket"]["work_log_received_ms"].is_i64()
     });
@@ -174,13 +174,26 @@ fn a_handoff_by_transfer_key_closes_the_loop_between_the_two_platforms() {
         format!("peer:{theirs}")
     );
 
-    let police_view = ticket(&p.police, &theirs);
-    assert_eq!(police_view["ticket"]["status"], "finished");
     assert!(
-        eventually(LOOP, || ticket(&p.police, &theirs)["ticket"]
-            ["work_log_sent_ms"]
-            .is_i64()),
-        "110 recorded its work log as sent"
+        eventually(LOOP, || {
+            let police_view = ticket(&p.police, &theirs);
+            police_view["ticket"]["work_log_sent_ms"].is_i64()
+                && police_view["ticket"]["status"] == "closed"
+        }),
+        "110 recorded its work log as sent and closed the ticket"
+    );
+    let (_, metrics) = request(
+        p.police.http,
+        "GET",
+        "/metrics",
+        Some(support::AUDITOR_TOKEN),
+        None,
+        &[],
+    );
+    assert!(metrics.contains("hotline_outbox_backlog 0"), "{metrics}");
+    assert!(
+        metrics.contains("hotline_tickets{status=\"closed\"} 1"),
+        "{metrics}"
     );
 }
 

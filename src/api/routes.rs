@@ -71,6 +71,18 @@ pub async fn metrics(
             row.get::<i64, _>("n")
         );
     }
+    let backlog = crate::tickets::outbox::backlog(pool).await?;
+    text += "# HELP hotline_outbox_backlog Messages to the other platform not yet delivered.\n# TYPE hotline_outbox_backlog gauge\n";
+    text += &format!("hotline_outbox_backlog {backlog}\n");
+    let overdue = crate::tickets::supervision::overdue(
+        pool,
+        state.log.calendar(),
+        crate::tickets::outbox::now_ms(),
+        state.accept_within.as_millis() as i64,
+    )
+    .await?;
+    text += "# HELP hotline_overdue_tickets Tickets in the overdue report.\n# TYPE hotline_overdue_tickets gauge\n";
+    text += &format!("hotline_overdue_tickets {}\n", overdue.len());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 

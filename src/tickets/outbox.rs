@@ -187,8 +187,11 @@ async fn delivered(pool: &AnyPool, item: &Pending, response: &Value) -> Result<(
             .await?;
         }
         "work_log" => {
+            // The matter is finished and its work log has reached the other platform: the
+            // loop is closed.
             sqlx::query(
-                "UPDATE tickets SET work_log_sent_ms = $1, updated_ms = $2 WHERE number = $3",
+                "UPDATE tickets SET work_log_sent_ms = $1, updated_ms = $2, \
+                 status = CASE WHEN status = 'finished' THEN 'closed' ELSE status END WHERE number = $3",
             )
             .bind(now)
             .bind(now)

@@ -195,7 +195,8 @@ pub async fn receive_work_log(
         return Ok(response);
     }
     let found = sqlx::query(
-        "UPDATE tickets SET work_log_received_ms = $1, updated_ms = $2 WHERE number = $3",
+        "UPDATE tickets SET work_log_received_ms = $1, updated_ms = $2, \
+         status = CASE WHEN status = 'finished' THEN 'closed' ELSE status END WHERE number = $3",
     )
     .bind(now)
     .bind(now)

@@ -550,6 +550,27 @@ pub fn sipp_seat(service: &Service, seat: &str, scenario: &str, rtp_port: u16) -
     phone
 }
 
+/// A SIPp seat that presses keys [k1][k2] (and later [k3][k4]) as its scenario says,
+/// registered as `seat`, with its RTP at `rtp_port`.
+pub fn keyed_seat(
+    service: &Service,
+    seat: &str,
+    scenario: &str,
+    rtp_port: u16,
+    keys: [&str; 4],
+) -> Sipp {
+    let port = free_port();
+    let phone = Sipp::server(scenario, port)
+        .key("rtp_port", &rtp_port.to_string())
+        .key("k1", keys[0])
+        .key("k2", keys[1])
+        .key("k3", keys[2])
+        .key("k4", keys[3])
+        .run();
+    service.register_seat(seat, port);
+    phone
+}
+
 /// A SIPp run being prepared: scenario, role and arguments.
 pub struct SippBuilder {
     args: Vec<String>,
