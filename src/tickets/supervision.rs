@@ -104,3 +104,168 @@ pub async fn overdue(
     }
     Ok(notices)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handoff_log::HandoffLog;
+
+    const DAY: i64 = 86_400_000;
+
+    fn calendar() -> Calendar {
+        let file = toml::from_str(include_str!("../../config/calendar.toml")).unwrap();
+        Calendar::from_file(&file).unwrap()
+    }
+
+    /// Inserts a ticket with the given times (milliseconds; `None` for unset).
+    async fn ticket(
+        pool: &AnyPool,
+        number: &str,
+        status: &str,
+        handed_over: Option<i64>,
+        accepted: Option<i64>,
+        finished: Option<i64>,
+        deadline: Option<i64>,
+        sent: Option<i64>,
+    ) {
+        static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+        let incident = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        sqlx::query(
+            "INSERT INTO tickets (number, incident, platform, caller, received_ms, handoff_mode, dispatch, \
+             status, updated_ms, peer_ticket, handed_over_ms, accepted_ms, finished_ms, \
+             work_log_deadline_ms, work_log_sent_ms) \
+             VALUES ($1, $2, '12345', '1', 0, 'phone_transfer', 0, $3, 0, 'peer', $4, $5, $6, $7, $8)",
+        )
+        .bind(number.to_string())
+        .bind(incident)
+        .bind(status.to_string())
+        .bind(handed_over)
+        .bind(accepted)
+        .bind(finished)
+        .bind(deadline)
+        .bind(sent)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_report_lists_exactly_the_late_tickets_with_their_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let log = HandoffLog::open(&url, calendar()).await.unwrap();
+        let pool = log.pool();
+        // Tuesday 2026-12-01, 10:00 in Beijing.
+        let now = 1_796_090_400_000i64;
+        let accept = 30 * 60_000;
+        ticket(
+            pool,
+            "not-accepted",
+            "handed_over",
+            Some(now - 2 * accept),
+            None,
+            None,
+            None,
+            None,
+        )
+        .await;
+        ticket(
+            pool,
+            "accepted-in-time",
+            "accepted",
+            Some(now - 2 * accept),
+            Some(now - accept),
+            None,
+            None,
+            None,
+        )
+        .await;
+        ticket(
+            pool,
+            "still-within",
+            "handed_over",
+            Some(now - accept / 2),
+            None,
+            None,
+            None,
+            None,
+        )
+        .await;
+        ticket(
+            pool,
+            "no-result",
+            "accepted",
+            Some(now - 20 * DAY),
+            Some(now - 20 * DAY),
+            None,
+            None,
+            None,
+        )
+        .await;
+        ticket(
+            pool,
+            "log-late",
+            "finished",
+            None,
+            None,
+            Some(now - 10 * DAY),
+            Some(now - DAY),
+            None,
+        )
+        .await;
+        ticket(
+            pool,
+            "log-sent",
+            "closed",
+            None,
+            None,
+            Some(now - 10 * DAY),
+            Some(now - DAY),
+            Some(now - 2 * DAY),
+        )
+        .await;
+        ticket(
+            pool,
+            "log-due",
+            "finished",
+            None,
+            None,
+            Some(now - DAY),
+            Some(now + DAY),
+            None,
+        )
+        .await;
+
+        let notices = overdue(pool, log.calendar(), now, accept).await.unwrap();
+        let mut listed: Vec<(&str, &str)> = notices
+            .iter()
+            .map(|n| (n.ticket.as_str(), n.reason.as_str()))
+            .collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            [
+                (
+                    "log-late",
+                    "the work log has not reached the other platform"
+                ),
+                ("no-result", "no result (反馈) from the other platform"),
+                (
+                    "not-accepted",
+                    "the other platform has not accepted the handoff"
+                ),
+            ]
+        );
+
+        // Each notice is recorded once on its ticket, however often the report runs.
+        overdue(pool, log.calendar(), now + 1000, accept)
+            .await
+            .unwrap();
+        assert_eq!(notices_of(pool, "log-late").await, 1);
+        assert_eq!(notices_of(pool, "log-due").await, 0);
+    }
+
+    async fn notices_of(pool: &AnyPool, ticket: &str) -> usize {
+        notices(pool, ticket).await.unwrap().len()
+    }
+}

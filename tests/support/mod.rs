@@ -44,9 +44,19 @@ pub fn rtp_endpoint() -> RtpEndpoint {
 /// it (RTCP, and video with its RTCP), so all four must be free. These come from
 /// 30000-32767, below the kernel's ephemeral ports (which [`free_port`] hands out) and above
 /// the services' RTP ranges (10000-29999), so no other test can be given them meanwhile.
+/// Blocks are handed out in turn within a test binary (whose tests run in parallel), so two
+/// tests never race for the same block; binaries run one after another.
 fn rtp_endpoint_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(u16::MAX);
+    let _ = NEXT.compare_exchange(
+        u16::MAX,
+        rand_u16() % 690,
+        std::sync::atomic::Ordering::SeqCst,
+        std::sync::atomic::Ordering::SeqCst,
+    );
     loop {
-        let port = 30_000 + 4 * (rand_u16() % 690);
+        let block = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 690;
+        let port = 30_000 + 4 * block;
         let all_free = (port..port + 4).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
         if all_free {
             return port;
