@@ -117,17 +117,17 @@ mod tests {
         Calendar::from_file(&file).unwrap()
     }
 
-    /// Inserts a ticket with the given times (milliseconds; `None` for unset).
-    async fn ticket(
-        pool: &AnyPool,
-        number: &str,
-        status: &str,
+    /// A ticket's times (milliseconds; `None` for unset).
+    #[derive(Default)]
+    struct Times {
         handed_over: Option<i64>,
         accepted: Option<i64>,
         finished: Option<i64>,
         deadline: Option<i64>,
         sent: Option<i64>,
-    ) {
+    }
+
+    async fn ticket(pool: &AnyPool, number: &str, status: &str, times: Times) {
         static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
         let incident = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         sqlx::query(
@@ -139,11 +139,11 @@ mod tests {
         .bind(number.to_string())
         .bind(incident)
         .bind(status.to_string())
-        .bind(handed_over)
-        .bind(accepted)
-        .bind(finished)
-        .bind(deadline)
-        .bind(sent)
+        .bind(times.handed_over)
+        .bind(times.accepted)
+        .bind(times.finished)
+        .bind(times.deadline)
+        .bind(times.sent)
         .execute(pool)
         .await
         .unwrap();
@@ -158,81 +158,82 @@ mod tests {
         // Tuesday 2026-12-01, 10:00 in Beijing.
         let now = 1_796_090_400_000i64;
         let accept = 30 * 60_000;
+        let t = Times::default;
+        let handed_over = Some(now - 2 * accept);
         ticket(
             pool,
             "not-accepted",
             "handed_over",
-            Some(now - 2 * accept),
-            None,
-            None,
-            None,
-            None,
+            Times { handed_over, ..t() },
         )
         .await;
+        let accepted = Some(now - accept);
         ticket(
             pool,
             "accepted-in-time",
             "accepted",
-            Some(now - 2 * accept),
-            Some(now - accept),
-            None,
-            None,
-            None,
+            Times {
+                handed_over,
+                accepted,
+                ..t()
+            },
         )
         .await;
+        let handed_over = Some(now - accept / 2);
         ticket(
             pool,
             "still-within",
             "handed_over",
-            Some(now - accept / 2),
-            None,
-            None,
-            None,
-            None,
+            Times { handed_over, ..t() },
         )
         .await;
+        let (handed_over, accepted) = (Some(now - 20 * DAY), Some(now - 20 * DAY));
         ticket(
             pool,
             "no-result",
             "accepted",
-            Some(now - 20 * DAY),
-            Some(now - 20 * DAY),
-            None,
-            None,
-            None,
+            Times {
+                handed_over,
+                accepted,
+                ..t()
+            },
         )
         .await;
+        let (finished, deadline) = (Some(now - 10 * DAY), Some(now - DAY));
         ticket(
             pool,
             "log-late",
             "finished",
-            None,
-            None,
-            Some(now - 10 * DAY),
-            Some(now - DAY),
-            None,
+            Times {
+                finished,
+                deadline,
+                ..t()
+            },
         )
         .await;
+        let sent = Some(now - 2 * DAY);
         ticket(
             pool,
             "log-sent",
             "closed",
-            None,
-            None,
-            Some(now - 10 * DAY),
-            Some(now - DAY),
-            Some(now - 2 * DAY),
+            Times {
+                finished,
+                deadline,
+                sent,
+                ..t()
+            },
         )
         .await;
+        let (finished, deadline) = (Some(now - DAY), Some(now + DAY));
         ticket(
             pool,
             "log-due",
             "finished",
-            None,
-            None,
-            Some(now - DAY),
-            Some(now + DAY),
-            None,
+            Times {
+                finished,
+                deadline,
+                ..t()
+            },
         )
         .await;
 
