@@ -210,7 +210,6 @@ impl Engine {
                 kind: LegKind::Outbound {
                     invite: Box::new(request),
                     tx,
-                    seat,
                     provisional: false,
                     cancel_pending: false,
                 },

@@ -1,6 +1,6 @@
 //! The SIP side of one leg: its dialog (RFC 3261 §12) and its media description.
 
-use crate::control::{LegId, SeatId};
+use crate::control::LegId;
 use crate::media::sdp::{Codec, Direction, RemoteMedia};
 use crate::sip::message::Request;
 use crate::sip::transaction::ClientTx;
@@ -24,8 +24,6 @@ pub enum LegKind {
     Outbound {
         invite: Box<Request>,
         tx: ClientTx,
-        #[allow(dead_code)]
-        seat: SeatId,
         /// A provisional response arrived, so a CANCEL may be sent (RFC 3261 §9.1).
         provisional: bool,
         /// CANCEL was asked for before any provisional response.
