@@ -24,15 +24,33 @@ pub struct Baresip {
 }
 
 impl Baresip {
-    /// Starts baresip as `seat`, listening on a free port.
+    /// Starts baresip as `seat`, listening on a free port. A start that fails (a port
+    /// taken between choosing and binding it) is tried again with other ports.
     pub fn seat(seat: &str) -> Baresip {
+        for _ in 0..3 {
+            if let Some(phone) = Self::try_start(seat) {
+                return phone;
+            }
+        }
+        panic!("baresip did not start in three attempts");
+    }
+
+    fn try_start(seat: &str) -> Option<Baresip> {
         let dir = tempfile::tempdir().unwrap();
-        let sip_port = free_port();
+        // baresip listens for TLS on the SIP port + 1, so both must be free.
+        let sip_port = loop {
+            let port = free_port();
+            if std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+                break port;
+            }
+        };
         let control_port = free_port();
         let console_port = free_port();
-        // 2000-9999: clear of the services' RTP (10000-29999), SIPp's media (30000-32767)
-        // and the kernel's ephemeral ports.
-        let rtp_min = 2_000 + (sip_port % 400) * 20;
+        // 2000-9999, in turn within a test binary: clear of the services' RTP
+        // (10000-29999), SIPp's media (30000-32767) and the kernel's ephemeral ports.
+        static NEXT_BLOCK: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+        let block = (NEXT_BLOCK.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + sip_port) % 400;
+        let rtp_min = 2_000 + block * 20;
         let config = [
             ("poll_method", "epoll".to_string()),
             ("sip_listen", format!("127.0.0.1:{sip_port}")),
@@ -71,7 +89,7 @@ impl Baresip {
         .unwrap();
         std::fs::write(dir.path().join("contacts"), "").unwrap();
 
-        let child = Command::new("baresip")
+        let mut child = Command::new("baresip")
             .arg("-f")
             .arg(dir.path())
             .stdin(Stdio::null())
@@ -79,27 +97,31 @@ impl Baresip {
             .stderr(Stdio::null())
             .spawn()
             .expect("start baresip (apt-get install baresip-core)");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(8);
         let control = loop {
             match TcpStream::connect(("127.0.0.1", control_port)) {
                 Ok(stream) => break stream,
-                Err(_) if Instant::now() < deadline => {
+                Err(_) if Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(error) => panic!("baresip control port did not open: {error}"),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
             }
         };
         control
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
-        Baresip {
+        Some(Baresip {
             uri: format!("sip:{seat}@127.0.0.1:{sip_port}"),
             child,
             _dir: dir,
             control,
             buffer: Vec::new(),
             events: Vec::new(),
-        }
+        })
     }
 
     /// Sends a command such as `hangup` or `sndcode *`.
