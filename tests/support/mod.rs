@@ -40,6 +40,19 @@ pub fn rtp_endpoint() -> RtpEndpoint {
     }
 }
 
+/// The first port of 20 for a service's RTP, from 10000-29999, handed out in turn within a
+/// test binary so that services running side by side never share a range.
+fn service_rtp_block() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(u16::MAX);
+    let _ = NEXT.compare_exchange(
+        u16::MAX,
+        rand_u16() % 1000,
+        std::sync::atomic::Ordering::SeqCst,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    10_000 + (NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 1000) * 20
+}
+
 /// A free even port for SIPp's own media sockets: it binds the port and the three above
 /// it (RTCP, and video with its RTCP), so all four must be free. These come from
 /// 30000-32767, below the kernel's ephemeral ports (which [`free_port`] hands out) and above
@@ -193,7 +206,7 @@ impl Service {
         };
         let sip_port = options.sip_port.unwrap_or_else(free_port);
         let http_port = options.http_port.unwrap_or_else(free_port);
-        let rtp_min = 10_000 + (sip_port % 1000) * 20;
+        let rtp_min = service_rtp_block();
         let database = test_database(dir.path());
         let profiles = dir.path().join("profiles");
         std::fs::create_dir_all(&profiles).unwrap();
