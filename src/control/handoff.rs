@@ -270,11 +270,7 @@ impl CallControl {
                 let mode = incident.handoff.unwrap_or(HandoffMode::PhoneTransfer);
                 self.complete_handoff(id, mode, now);
                 if let Some((referrer, _)) = self.incidents[&id].referrer {
-                    self.commands.push_back(Command::NotifyRefer {
-                        leg: referrer,
-                        status: 200,
-                        done: true,
-                    });
+                    self.notify_refer(referrer, 200, true);
                     self.commands.push_back(Command::Hangup { leg: referrer });
                     self.release_referrer(id, now);
                 }
@@ -336,11 +332,7 @@ impl CallControl {
                 leg: referrer,
                 role: Role::Seat { seat, first: true },
             });
-            self.commands.push_back(Command::NotifyRefer {
-                leg: referrer,
-                status: 487,
-                done: true,
-            });
+            self.notify_refer(referrer, 487, true);
             let kind = RecordKind::CallerReturned {
                 seat: self.seat_name(seat),
             };
@@ -390,19 +382,11 @@ impl CallControl {
     /// can give the caller back to it.
     pub(super) fn on_refer(&mut self, leg: LegId, number: &str, now: Instant) {
         let Some(id) = self.legs.get(&leg).copied() else {
-            self.commands.push_back(Command::NotifyRefer {
-                leg,
-                status: 481,
-                done: true,
-            });
+            self.notify_refer(leg, 481, true);
             return;
         };
         let Some(target) = self.hotline_of_number(number) else {
-            self.commands.push_back(Command::NotifyRefer {
-                leg,
-                status: 404,
-                done: true,
-            });
+            self.notify_refer(leg, 404, true);
             return;
         };
         let incident = &self.incidents[&id];
@@ -411,19 +395,11 @@ impl CallControl {
             ..
         }) = incident.member(leg)
         else {
-            self.commands.push_back(Command::NotifyRefer {
-                leg,
-                status: 403,
-                done: true,
-            });
+            self.notify_refer(leg, 403, true);
             return;
         };
         if incident.pending.is_some() || incident.members.len() != 2 || !incident.has_caller() {
-            self.commands.push_back(Command::NotifyRefer {
-                leg,
-                status: 491,
-                done: true,
-            });
+            self.notify_refer(leg, 491, true);
             return;
         }
         let from = self.seats.info(seat).hotline;
@@ -448,18 +424,10 @@ impl CallControl {
                 RecordKind::TransferCancelled { mode },
                 now,
             );
-            self.commands.push_back(Command::NotifyRefer {
-                leg,
-                status: 480,
-                done: true,
-            });
+            self.notify_refer(leg, 480, true);
             return;
         };
-        self.commands.push_back(Command::NotifyRefer {
-            leg,
-            status: 100,
-            done: false,
-        });
+        self.notify_refer(leg, 100, false);
         let incident = self.incidents.get_mut(&id).expect("live");
         incident.remove_member(leg);
         incident.referrer = Some((leg, seat));
@@ -476,11 +444,7 @@ impl CallControl {
             self.legs.get(&leg).copied(),
             self.legs.get(&replaces).copied(),
         ) else {
-            self.commands.push_back(Command::NotifyRefer {
-                leg,
-                status: 481,
-                done: true,
-            });
+            self.notify_refer(leg, 481, true);
             return;
         };
         let consult = &self.incidents[&other];
@@ -495,11 +459,7 @@ impl CallControl {
             .is_some_and(|m| matches!(m.role, Role::Seat { .. }));
         let (Some((target_leg, target_seat)), true, true) = (target, referrer_is_seat, id != other)
         else {
-            self.commands.push_back(Command::NotifyRefer {
-                leg,
-                status: 403,
-                done: true,
-            });
+            self.notify_refer(leg, 403, true);
             return;
         };
 
@@ -515,11 +475,7 @@ impl CallControl {
         self.end(other, EndReason::Merged, now);
 
         // Join the target seat to the caller's incident in place of the referring seat.
-        self.commands.push_back(Command::NotifyRefer {
-            leg,
-            status: 200,
-            done: true,
-        });
+        self.notify_refer(leg, 200, true);
         self.commands.push_back(Command::Hangup { leg });
         self.drop_member(id, leg, now);
         let incident = self.incidents.get_mut(&id).expect("live");
@@ -534,6 +490,12 @@ impl CallControl {
         self.legs.insert(target_leg, id);
         self.complete_handoff(id, HandoffMode::Attended, now);
         self.remedia(id);
+    }
+
+    /// Queues a REFER progress report for the phone on `leg`.
+    fn notify_refer(&mut self, leg: LegId, status: u16, done: bool) {
+        self.commands
+            .push_back(Command::NotifyRefer { leg, status, done });
     }
 
     /// Records who handled the matter against who owns it by rule (首接负责制 when no
