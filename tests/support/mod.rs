@@ -722,17 +722,18 @@ impl Sipp {
 
     pub fn wait(mut self, within: Duration) -> SippResult {
         let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + within;
-        let code = loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                break status.code();
+        let pid = child.id();
+        let (exited, exit) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = exited.send(child.wait().ok().and_then(|status| status.code()));
+        });
+        let code = match exit.recv_timeout(within) {
+            Ok(code) => code,
+            Err(_) => {
+                send_signal(pid, "KILL");
+                let _ = exit.recv();
+                None
             }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         };
         SippResult {
             code,
