@@ -74,7 +74,7 @@ pub async fn metrics(
     let backlog = crate::tickets::outbox::backlog(pool).await?;
     text += "# HELP hotline_outbox_backlog Messages to the other platform not yet delivered.\n# TYPE hotline_outbox_backlog gauge\n";
     text += &format!("hotline_outbox_backlog {backlog}\n");
-    let overdue = crate::tickets::supervision::overdue(
+    let overdue = crate::tickets::supervision::find_overdue(
         pool,
         state.log.calendar(),
         crate::tickets::outbox::now_ms(),

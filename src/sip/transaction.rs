@@ -113,6 +113,9 @@ struct ClientEntry {
 pub struct Transactions {
     servers: HashMap<ServerTx, ServerEntry>,
     server_index: HashMap<MatchKey, ServerTx>,
+    /// INVITE transactions whose 2xx waits for its ACK, by Call-ID and CSeq: the ACK for a
+    /// 2xx has a branch of its own, so it is found here rather than by branch.
+    accepted_index: HashMap<(String, u32), ServerTx>,
     clients: HashMap<ClientTx, ClientEntry>,
     client_index: HashMap<(String, Method), ClientTx>,
     timers: TimerTable<TimerKey>,
@@ -224,12 +227,9 @@ impl Transactions {
 
     /// Stops retransmitting the 2xx that this ACK acknowledges.
     fn ack_accepted(&mut self, call_id: &str, cseq: u32) {
-        let found = self.servers.iter().find(|(_, e)| {
-            e.invite && e.state == ServerState::Accepted && e.call_id == call_id && e.cseq == cseq
-        });
-        if let Some((id, _)) = found {
-            let id = *id;
-            self.timers.cancel(&TimerKey::Server(id, Timer::Retransmit));
+        if let Some(id) = self.accepted_index.get(&(call_id.to_string(), cseq)) {
+            self.timers
+                .cancel(&TimerKey::Server(*id, Timer::Retransmit));
         }
     }
 
@@ -269,6 +269,10 @@ impl Transactions {
             } else {
                 ServerState::Completed
             };
+            if status < 300 {
+                self.accepted_index
+                    .insert((entry.call_id.clone(), entry.cseq), id);
+            }
             if !reliable || status < 300 {
                 // Over TCP only the 2xx is still retransmitted (RFC 3261 §13.3.1.4).
                 self.timers
@@ -427,6 +431,13 @@ impl Transactions {
     fn remove_server(&mut self, id: ServerTx) {
         if let Some(entry) = self.servers.remove(&id) {
             self.server_index.remove(&entry.key);
+            if self
+                .accepted_index
+                .get(&(entry.call_id.clone(), entry.cseq))
+                == Some(&id)
+            {
+                self.accepted_index.remove(&(entry.call_id, entry.cseq));
+            }
         }
         self.timers.cancel(&TimerKey::Server(id, Timer::Retransmit));
         self.timers.cancel(&TimerKey::Server(id, Timer::Timeout));

@@ -41,6 +41,29 @@ pub async fn overdue(
     now: i64,
     accept_within_ms: i64,
 ) -> Result<Vec<Notice>, sqlx::Error> {
+    let notices = find_overdue(pool, calendar, now, accept_within_ms).await?;
+    for notice in &notices {
+        sqlx::query(
+            "INSERT INTO supervision (ticket, at_ms, reason, deadline_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (ticket, reason) DO NOTHING",
+        )
+        .bind(notice.ticket.clone())
+        .bind(now)
+        .bind(notice.reason.clone())
+        .bind(notice.deadline_ms)
+        .execute(pool)
+        .await?;
+    }
+    Ok(notices)
+}
+
+/// The overdue tickets at `now`, without recording anything (for metrics).
+pub async fn find_overdue(
+    pool: &AnyPool,
+    calendar: &Calendar,
+    now: i64,
+    accept_within_ms: i64,
+) -> Result<Vec<Notice>, sqlx::Error> {
     let mut notices = Vec::new();
     let rows = sqlx::query(
         "SELECT number, status, handed_over_ms, accepted_ms, finished_ms, work_log_deadline_ms, \
@@ -89,18 +112,6 @@ pub async fn overdue(
                 });
             }
         }
-    }
-    for notice in &notices {
-        sqlx::query(
-            "INSERT INTO supervision (ticket, at_ms, reason, deadline_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (ticket, reason) DO NOTHING",
-        )
-        .bind(notice.ticket.clone())
-        .bind(now)
-        .bind(notice.reason.clone())
-        .bind(notice.deadline_ms)
-        .execute(pool)
-        .await?;
     }
     Ok(notices)
 }
