@@ -60,6 +60,7 @@ fn config() -> EngineConfig {
             keys: KeyMap::default(),
             categories: Vec::new(),
             emergency_mode: HandoffMode::ThreeWay,
+            record_calls: true,
         },
         secret: [5; 32],
     }

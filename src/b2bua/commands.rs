@@ -51,6 +51,21 @@ impl Engine {
             Command::Cancel { leg } => self.cancel(leg, now),
             Command::Hangup { leg } => self.hang_up(leg, now),
             Command::NotifyRefer { leg, status, done } => self.notify_refer(leg, status, done, now),
+            Command::RecordStart { incident, files } => self
+                .media
+                .push_back(MediaCommand::RecordStart { incident, files }),
+            Command::RecordParty {
+                incident,
+                leg,
+                channel,
+            } => self.media.push_back(MediaCommand::RecordParty {
+                incident,
+                leg,
+                channel,
+            }),
+            Command::RecordStop { incident } => {
+                self.media.push_back(MediaCommand::RecordStop { incident })
+            }
         }
     }
 

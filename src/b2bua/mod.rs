@@ -218,6 +218,24 @@ impl Engine {
                 timestamp,
                 payload,
             } => self.on_rtp_event(leg, timestamp, payload, now),
+            MediaEvent::RecordingSaved {
+                incident,
+                files,
+                duration_ms,
+                lost_ms,
+            } => {
+                let event = Event::RecordingSaved {
+                    incident,
+                    files,
+                    duration_ms,
+                    lost_ms,
+                };
+                self.control.handle(event, now);
+            }
+            MediaEvent::RecordingFailed { incident, reason } => {
+                tracing::warn!(%incident, %reason, "recording stopped");
+                self.control.handle(Event::RecordingFailed { incident, reason }, now);
+            }
         }
         self.drain(now);
     }

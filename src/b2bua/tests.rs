@@ -57,6 +57,7 @@ impl Bench {
                 keys: crate::control::KeyMap::default(),
                 categories: Vec::new(),
                 emergency_mode: crate::control::HandoffMode::ThreeWay,
+                record_calls: true,
             },
             secret: [9; 32],
         };

@@ -152,6 +152,13 @@ pub struct DatabaseSection {
 #[serde(deny_unknown_fields)]
 pub struct RecordingsSection {
     pub dir: String,
+    /// Whether incidents are recorded at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]

@@ -486,6 +486,7 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
                 keys,
                 categories,
                 emergency_mode,
+                record_calls: service.recordings.enabled,
             },
             secret: [0; 32],
         },

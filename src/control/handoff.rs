@@ -171,14 +171,14 @@ impl CallControl {
             if leaving_first {
                 self.complete_handoff(id, HandoffMode::ThreeWay, now);
             }
-            self.remedia(id);
+            self.remedia(id, now);
         } else {
             let incident = self.incidents.get_mut(&id).expect("live");
             if let Some(pending) = incident.pending.as_mut() {
                 pending.purpose = Purpose::Transfer { return_to: None };
             }
             incident.handoff = Some(HandoffMode::PhoneTransfer);
-            self.remedia(id);
+            self.remedia(id, now);
         }
     }
 
@@ -225,7 +225,7 @@ impl CallControl {
             now,
         );
         self.incidents.get_mut(&id).expect("live").handoff = None;
-        self.remedia(id);
+        self.remedia(id, now);
     }
 
     fn pending_cancelled(&mut self, id: IncidentId, pending: Pending, now: Instant) {
@@ -322,7 +322,7 @@ impl CallControl {
             now,
         );
         let Purpose::Transfer { return_to } = pending.purpose else {
-            self.remedia(id);
+            self.remedia(id, now);
             return;
         };
         let incident = self.incidents.get_mut(&id).expect("live");
@@ -337,7 +337,7 @@ impl CallControl {
                 seat: self.seat_name(seat),
             };
             self.record(id, Some(referrer), self.seat_actor(seat), kind, now);
-            self.remedia(id);
+            self.remedia(id, now);
             return;
         }
         match return_to.filter(|seat| self.seats.is_free(*seat)) {
@@ -489,7 +489,7 @@ impl CallControl {
         incident.handoff = Some(HandoffMode::Attended);
         self.legs.insert(target_leg, id);
         self.complete_handoff(id, HandoffMode::Attended, now);
-        self.remedia(id);
+        self.remedia(id, now);
     }
 
     /// Queues a REFER progress report for the phone on `leg`.

@@ -681,3 +681,80 @@ fn refer_with_replaces_joins_the_caller_with_the_consulted_seat() {
         RecordKind::TransferCompleted { mode: HandoffMode::Attended, to } if to == "110")));
     assert_eq!(desk.control.active_incidents(), 1);
 }
+
+/// The recording commands given so far, leaving the others where they are.
+fn recording_commands(desk: &mut Desk) -> Vec<Command> {
+    desk.commands();
+    std::mem::take(&mut desk.recording_commands)
+}
+
+#[test]
+fn one_recording_follows_a_three_way_call_through_leave_and_cancel() {
+    let mut desk = desk();
+    let (call, linked) = conference(&mut desk);
+    let incident = desk.control.incident_of(call.caller).expect("live");
+    let commands = recording_commands(&mut desk);
+    assert_eq!(
+        commands
+            .iter()
+            .filter(|c| matches!(c, Command::RecordStart { .. }))
+            .count(),
+        1
+    );
+    assert!(commands.contains(&Command::RecordParty {
+        incident,
+        leg: linked,
+        channel: Channel::LinkedSeat
+    }));
+
+    // *0 drops the linked seat: the recording goes on, nobody changes channel.
+    key(&mut desk, call.seat, "*0");
+    assert!(recording_commands(&mut desk).is_empty());
+
+    // A second three-way call, then *3: the first seat leaves, the recording goes on.
+    key(&mut desk, call.seat, "*1");
+    let (second, _) = desk.dialled();
+    desk.event(Event::Answered { leg: second });
+    assert_eq!(
+        recording_commands(&mut desk),
+        vec![Command::RecordParty {
+            incident,
+            leg: second,
+            channel: Channel::LinkedSeat
+        }]
+    );
+    key(&mut desk, call.seat, "*3");
+    assert!(recording_commands(&mut desk).is_empty());
+
+    desk.event(Event::HungUp { leg: call.caller });
+    assert_eq!(
+        recording_commands(&mut desk),
+        vec![Command::RecordStop { incident }]
+    );
+    desk.records();
+    let started = |r: &&RecordKind| matches!(r, RecordKind::RecordingStarted { .. });
+    let stopped = |r: &&RecordKind| matches!(r, RecordKind::RecordingStopped);
+    assert_eq!(desk.recording_records.iter().filter(started).count(), 1);
+    assert_eq!(desk.recording_records.iter().filter(stopped).count(), 1);
+}
+
+#[test]
+fn a_phone_transfer_keeps_the_callers_channel_and_puts_the_linked_seat_on_its_own() {
+    let mut desk = desk();
+    let call = talking(&mut desk, "12345");
+    let incident = desk.control.incident_of(call.caller).expect("live");
+    desk.recording_commands.clear();
+
+    key(&mut desk, call.seat, "*2");
+    let (linked, _) = desk.dialled();
+    desk.event(Event::Answered { leg: linked });
+    assert_eq!(
+        recording_commands(&mut desk),
+        vec![Command::RecordParty {
+            incident,
+            leg: linked,
+            channel: Channel::LinkedSeat
+        }],
+        "the caller stays where it was; no new recording starts"
+    );
+}

@@ -70,6 +70,8 @@ pub struct Incident {
     pub handled_by: Option<usize>,
     /// The media set-up last asked for, so that an unchanged one is not sent again.
     pub media: Option<super::Command>,
+    /// Set once the incident's recording has started.
+    pub recording: Option<super::recording::RecordingState>,
 }
 
 impl Incident {
@@ -91,6 +93,7 @@ impl Incident {
             keys: HashMap::new(),
             handled_by: None,
             media: None,
+            recording: None,
         }
     }
 

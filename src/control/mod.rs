@@ -14,6 +14,7 @@ mod handoff;
 mod incident;
 pub mod keys;
 mod record;
+mod recording;
 mod routing;
 mod seats;
 
@@ -32,6 +33,8 @@ use crate::timer::TimerTable;
 use incident::{Incident, Role};
 pub use keys::{KeyAction, KeyMap};
 pub use record::{Actor, EndReason, HandoffTrigger, IncidentRecord, RecordKind, SeatFailure};
+use recording::Finishing;
+pub use recording::{file_names, Channel, SavedFile};
 use seats::SeatBoard;
 pub use seats::{SeatId, SeatInfo};
 
@@ -98,6 +101,8 @@ pub struct ControlConfig {
     pub categories: Vec<Category>,
     /// How an emergency category starts the linkage.
     pub emergency_mode: HandoffMode,
+    /// Whether incidents are recorded.
+    pub record_calls: bool,
 }
 
 /// What the signalling layer observed on a leg.
@@ -134,6 +139,16 @@ pub enum Event {
     /// The leg's phone asked to join its call's other party with the far end of `replaces`,
     /// a call it made itself (REFER with Replaces).
     ReferReplaces { leg: LegId, replaces: LegId },
+    /// The media layer closed an incident's recording files.
+    RecordingSaved {
+        incident: IncidentId,
+        files: Vec<SavedFile>,
+        duration_ms: u64,
+        /// Audio dropped because the disk could not keep up.
+        lost_ms: u64,
+    },
+    /// The media layer stopped recording an incident because writing failed.
+    RecordingFailed { incident: IncidentId, reason: String },
 }
 
 /// What call control asks the signalling and media layers to do.
@@ -168,6 +183,21 @@ pub enum Command {
     /// Report a REFER's progress to the phone that sent it (RFC 3515 §2.4.5 NOTIFY);
     /// `done` ends the implicit subscription.
     NotifyRefer { leg: LegId, status: u16, done: bool },
+    /// Start recording an incident into `files` (multichannel, mixed) in the recordings
+    /// directory; the recording's time starts now.
+    RecordStart {
+        incident: IncidentId,
+        files: [String; 2],
+    },
+    /// Record what the leg's party says on `channel` of the incident's recording, from now
+    /// until the leg closes or is put on another recording.
+    RecordParty {
+        incident: IncidentId,
+        leg: LegId,
+        channel: Channel,
+    },
+    /// Close the incident's recording files.
+    RecordStop { incident: IncidentId },
 }
 
 pub struct CallControl {
@@ -177,6 +207,7 @@ pub struct CallControl {
     keymap: KeyMap,
     categories: Vec<Category>,
     emergency_mode: HandoffMode,
+    record_calls: bool,
     seats: SeatBoard,
     incidents: HashMap<IncidentId, Incident>,
     legs: HashMap<LegId, IncidentId>,
@@ -184,6 +215,8 @@ pub struct CallControl {
     timers: TimerTable<IncidentId>,
     commands: VecDeque<Command>,
     records: VecDeque<IncidentRecord>,
+    /// Ended incidents whose recording files are not yet saved.
+    finishing: HashMap<IncidentId, Finishing>,
     next_id: u64,
     next_incident: u64,
     accepting: bool,
@@ -198,6 +231,7 @@ impl CallControl {
             keymap: config.keys,
             categories: config.categories,
             emergency_mode: config.emergency_mode,
+            record_calls: config.record_calls,
             seats: SeatBoard::new(config.seats, now),
             incidents: HashMap::new(),
             legs: HashMap::new(),
@@ -205,6 +239,7 @@ impl CallControl {
             timers: TimerTable::default(),
             commands: VecDeque::new(),
             records: VecDeque::new(),
+            finishing: HashMap::new(),
             next_id: 1,
             next_incident: 0,
             accepting: true,
@@ -304,6 +339,15 @@ impl CallControl {
             } => self.on_key(leg, digit, trigger, now),
             Event::Refer { leg, number } => self.on_refer(leg, &number, now),
             Event::ReferReplaces { leg, replaces } => self.on_refer_replaces(leg, replaces, now),
+            Event::RecordingSaved {
+                incident,
+                files,
+                duration_ms,
+                lost_ms,
+            } => self.on_recording_saved(incident, files, duration_ms, lost_ms, now),
+            Event::RecordingFailed { incident, reason } => {
+                self.on_recording_failed(incident, reason, now)
+            }
         }
     }
 
@@ -323,13 +367,15 @@ impl CallControl {
     }
 
     /// Sets up the media of an answered incident after its members changed.
-    fn remedia(&mut self, id: IncidentId) {
+    fn remedia(&mut self, id: IncidentId, now: Instant) {
         let Some(incident) = self.incidents.get(&id) else {
             return;
         };
         if !incident.answered {
             return;
         }
+        self.update_recording(id, now);
+        let incident = &self.incidents[&id];
         let last_seat = incident.seats().last().map(|(_, seat, _)| seat);
         let legs: Vec<LegId> = incident.members.iter().map(|m| m.leg).collect();
         let waiting = incident.pending.is_some() || incident.queued;
@@ -386,6 +432,7 @@ impl CallControl {
         if !self.incidents.contains_key(&id) {
             return;
         }
+        self.stop_recording(id, now);
         self.record_outcome(id, now);
         let actor = match reason {
             EndReason::CallerHungUp | EndReason::CallerCancelled => Actor::Caller,

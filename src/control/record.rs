@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{HandoffMode, IncidentId, LegId};
+use super::{Channel, HandoffMode, IncidentId, LegId, SavedFile};
 use crate::media::dtmf::Trigger;
 
 /// Who caused an event.
@@ -130,6 +130,22 @@ pub enum RecordKind {
     },
     CallEnded {
         reason: EndReason,
+    },
+    /// Recording began; `files` are the multichannel and mixed files in the recordings
+    /// directory, `channels` the parties of the multichannel file in order.
+    RecordingStarted {
+        files: Vec<String>,
+        channels: Vec<Channel>,
+    },
+    RecordingStopped,
+    /// The files are closed; their digests let an auditor check them later.
+    RecordingSaved {
+        files: Vec<SavedFile>,
+        duration_ms: u64,
+        lost_ms: u64,
+    },
+    RecordingFailed {
+        reason: String,
     },
 }
 

@@ -90,7 +90,7 @@ impl CallControl {
             }
         };
         self.record(id, Some(leg), Actor::System, kind, now);
-        self.remedia(id);
+        self.remedia(id, now);
     }
 
     /// No seat is free: the caller waits, with ringback, until one is or the time runs out.
@@ -113,7 +113,7 @@ impl CallControl {
         if first_time {
             self.record(id, None, Actor::System, RecordKind::Queued, now);
         }
-        self.remedia(id);
+        self.remedia(id, now);
     }
 
     /// The queue time ran out: refuse the caller, or hang up on it if it was answered.
@@ -210,7 +210,7 @@ impl CallControl {
                 self.handoff_answered(id, leg, pending, now);
             }
         }
-        self.remedia(id);
+        self.remedia(id, now);
     }
 
     pub(super) fn on_failed(&mut self, leg: LegId, status: u16, now: Instant) {
@@ -331,7 +331,7 @@ impl CallControl {
         let remaining = incident.members.len();
         let caller_waits = remaining == 1 && incident.has_caller();
         if remaining >= 2 {
-            self.remedia(id);
+            self.remedia(id, now);
             return;
         }
         if caller_waits {
@@ -341,7 +341,7 @@ impl CallControl {
                 if let Purpose::ThreeWay { .. } = pending.purpose {
                     pending.purpose = Purpose::Transfer { return_to: None };
                 }
-                self.remedia(id);
+                self.remedia(id, now);
                 return;
             }
             if incident.referrer.is_some() {

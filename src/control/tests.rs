@@ -9,6 +9,10 @@ const QUEUE: Duration = Duration::from_secs(60);
 pub(super) struct Desk {
     pub(super) control: CallControl,
     pub(super) now: Instant,
+    /// Recording commands and records, kept apart so that the call flows' assertions list
+    /// only signalling and media; the recording tests read these.
+    pub(super) recording_commands: Vec<Command>,
+    pub(super) recording_records: Vec<RecordKind>,
 }
 
 pub(super) fn config() -> ControlConfig {
@@ -42,6 +46,7 @@ pub(super) fn config() -> ControlConfig {
         keys: KeyMap::default(),
         categories: categories(),
         emergency_mode: HandoffMode::ThreeWay,
+        record_calls: true,
     }
 }
 
@@ -59,6 +64,8 @@ impl Desk {
         let mut desk = Self {
             control: CallControl::new(config(), now),
             now,
+            recording_commands: Vec::new(),
+            recording_records: Vec::new(),
         };
         for number in numbers {
             desk.advance(Duration::from_millis(10));
@@ -92,13 +99,34 @@ impl Desk {
     }
 
     pub(super) fn commands(&mut self) -> Vec<Command> {
-        std::iter::from_fn(|| self.control.poll_command()).collect()
+        let (recording, others) = std::iter::from_fn(|| self.control.poll_command()).partition(
+            |c| {
+                matches!(
+                    c,
+                    Command::RecordStart { .. }
+                        | Command::RecordParty { .. }
+                        | Command::RecordStop { .. }
+                )
+            },
+        );
+        self.recording_commands.extend::<Vec<Command>>(recording);
+        others
     }
 
     pub(super) fn records(&mut self) -> Vec<RecordKind> {
-        std::iter::from_fn(|| self.control.poll_record())
+        let (recording, others) = std::iter::from_fn(|| self.control.poll_record())
             .map(|r| r.kind)
-            .collect()
+            .partition(|kind| {
+                matches!(
+                    kind,
+                    RecordKind::RecordingStarted { .. }
+                        | RecordKind::RecordingStopped
+                        | RecordKind::RecordingSaved { .. }
+                        | RecordKind::RecordingFailed { .. }
+                )
+            });
+        self.recording_records.extend::<Vec<RecordKind>>(recording);
+        others
     }
 
     /// Expects exactly one Dial among the pending commands and returns its leg and seat.
@@ -175,7 +203,7 @@ fn a_call_rings_the_longest_idle_seat_and_connects_when_it_answers() {
     );
 
     let records: Vec<_> = std::iter::from_fn(|| desk.control.poll_record()).collect();
-    assert_eq!(records.len(), 3);
+    assert_eq!(records.len(), 4);
     assert!(
         matches!(records[0].kind, RecordKind::CallReceived { ref hotline, .. } if hotline == "12345")
     );
@@ -193,6 +221,7 @@ fn a_call_rings_the_longest_idle_seat_and_connects_when_it_answers() {
     );
     assert_eq!(records[2].offset, Duration::from_secs(3));
     assert_eq!(records[2].actor, Actor::Seat("1002".into()));
+    assert!(matches!(records[3].kind, RecordKind::RecordingStarted { .. }));
 }
 
 #[test]
@@ -481,4 +510,143 @@ fn after_shutdown_begins_new_calls_get_503_and_calls_in_progress_go_on() {
 
     desk.event(Event::HungUp { leg: seat_leg });
     assert_eq!(desk.commands(), vec![Command::Hangup { leg: caller }]);
+}
+
+/// The recording commands and records so far.
+fn recording(desk: &mut Desk) -> (Vec<Command>, Vec<RecordKind>) {
+    desk.commands();
+    desk.records();
+    (
+        std::mem::take(&mut desk.recording_commands),
+        std::mem::take(&mut desk.recording_records),
+    )
+}
+
+#[test]
+fn recording_starts_when_the_first_seat_answers_with_each_party_on_its_channel() {
+    let mut desk = Desk::with_seats_online(&["1001"]);
+    let caller = desk.call("12345");
+    let (seat, _) = desk.dialled();
+    let (commands, records) = recording(&mut desk);
+    assert!(commands.is_empty(), "nothing is recorded before answer: {commands:?}");
+    assert!(records.is_empty());
+
+    desk.event(Event::Answered { leg: seat });
+    let (commands, records) = recording(&mut desk);
+    let incident = desk.control.incident_of(caller).expect("live");
+    let files = file_names("12345", incident);
+    assert_eq!(
+        commands,
+        vec![
+            Command::RecordStart {
+                incident,
+                files: files.clone()
+            },
+            Command::RecordParty {
+                incident,
+                leg: caller,
+                channel: Channel::Caller
+            },
+            Command::RecordParty {
+                incident,
+                leg: seat,
+                channel: Channel::FirstSeat
+            },
+        ]
+    );
+    assert_eq!(
+        records,
+        vec![RecordKind::RecordingStarted {
+            files: files.to_vec(),
+            channels: Channel::ALL.to_vec()
+        }]
+    );
+    assert_eq!(files[0], format!("12345-{:05}.wav", incident.0));
+}
+
+#[test]
+fn recording_stops_before_the_call_ends_and_the_saved_files_are_logged_afterwards() {
+    let mut desk = Desk::with_seats_online(&["1001"]);
+    let (caller, _) = desk.connected_call();
+    let incident = desk.control.incident_of(caller).expect("live");
+    recording(&mut desk);
+
+    desk.advance(Duration::from_secs(30));
+    desk.event(Event::HungUp { leg: caller });
+    let kinds: Vec<&'static str> = std::iter::from_fn(|| desk.control.poll_record())
+        .map(|r| match r.kind {
+            RecordKind::RecordingStopped => "recording_stopped",
+            RecordKind::Outcome { .. } => "outcome",
+            RecordKind::CallEnded { .. } => "call_ended",
+            _ => "other",
+        })
+        .filter(|k| *k != "other")
+        .collect();
+    assert_eq!(kinds, ["recording_stopped", "outcome", "call_ended"]);
+    let (commands, _) = recording(&mut desk);
+    assert_eq!(commands, vec![Command::RecordStop { incident }]);
+
+    desk.advance(Duration::from_millis(40));
+    let saved = SavedFile {
+        file: "12345-00001.wav".into(),
+        path: "recordings/12345-00001.wav".into(),
+        sha256: "ab".repeat(32),
+        bytes: 1_440_044,
+    };
+    desk.event(Event::RecordingSaved {
+        incident,
+        files: vec![saved.clone()],
+        duration_ms: 30_000,
+        lost_ms: 0,
+    });
+    let record = desk.control.poll_record().expect("logged after the end");
+    assert_eq!(record.incident, incident);
+    assert_eq!(record.hotline, "12345");
+    assert_eq!(
+        record.kind,
+        RecordKind::RecordingSaved {
+            files: vec![saved],
+            duration_ms: 30_000,
+            lost_ms: 0
+        }
+    );
+    assert!(record.offset >= Duration::from_secs(30));
+
+    // A second report for the same incident has nothing left to attach to.
+    desk.event(Event::RecordingFailed {
+        incident,
+        reason: "late".into(),
+    });
+    assert!(desk.control.poll_record().is_none());
+}
+
+#[test]
+fn a_call_that_is_never_answered_is_not_recorded() {
+    let mut desk = Desk::with_seats_online(&["1001"]);
+    let caller = desk.call("12345");
+    desk.dialled();
+    desk.event(Event::Cancelled { leg: caller });
+    let (commands, records) = recording(&mut desk);
+    assert!(commands.is_empty(), "{commands:?}");
+    assert!(records.is_empty(), "{records:?}");
+}
+
+#[test]
+fn recording_can_be_turned_off() {
+    let now = Instant::now();
+    let mut config = config();
+    config.record_calls = false;
+    let mut desk = Desk {
+        control: CallControl::new(config, now),
+        now,
+        recording_commands: Vec::new(),
+        recording_records: Vec::new(),
+    };
+    let seat = desk.seat("1001");
+    desk.event(Event::SeatOnline { seat, online: true });
+    let (caller, _) = desk.connected_call();
+    desk.event(Event::HungUp { leg: caller });
+    let (commands, records) = recording(&mut desk);
+    assert!(commands.is_empty(), "{commands:?}");
+    assert!(records.is_empty(), "{records:?}");
 }

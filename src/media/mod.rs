@@ -1,11 +1,13 @@
 //! Media: SDP offer/answer, RTP port allocation, G.711, DTMF, the jitter buffer, the mixer,
-//! tones, and the RTP relay that anchors each call's audio in the service.
+//! tones, the recorder, and the RTP relay that anchors each call's audio in the service.
 
 pub mod codec;
 pub mod dtmf;
 pub mod jitter;
 pub mod mixer;
 pub mod ports;
+pub mod recorder;
+pub mod recording_writer;
 pub mod relay;
 pub mod sdp;
 pub mod stream;

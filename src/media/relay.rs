@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +26,9 @@ use super::mixer::Mixer;
 use super::sdp::Codec;
 use super::stream::OutStream;
 use super::tone::Ringback;
-use crate::control::LegId;
+use super::recorder::{RecordedFrame, Recorder};
+use super::recording_writer::WriterHandle;
+use crate::control::{Channel, IncidentId, LegId, SavedFile};
 
 /// What the SIP layer asks the relay to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,19 @@ pub enum MediaCommand {
     Ringback { leg: LegId },
     /// Unbind the leg's port and forget it.
     Close { leg: LegId },
+    /// Start recording an incident into `files` in the recordings directory.
+    RecordStart {
+        incident: IncidentId,
+        files: [String; 2],
+    },
+    /// Record what the leg's party says on a channel of the incident's recording.
+    RecordParty {
+        incident: IncidentId,
+        leg: LegId,
+        channel: Channel,
+    },
+    /// Close the incident's recording.
+    RecordStop { incident: IncidentId },
 }
 
 /// What the relay reports back.
@@ -65,6 +81,15 @@ pub enum MediaEvent {
         timestamp: u32,
         payload: [u8; 4],
     },
+    /// An incident's recording files are closed.
+    RecordingSaved {
+        incident: IncidentId,
+        files: Vec<SavedFile>,
+        duration_ms: u64,
+        lost_ms: u64,
+    },
+    /// An incident's recording could not be written and has stopped.
+    RecordingFailed { incident: IncidentId, reason: String },
 }
 
 /// Packets through the relay since start, for the logs and the benchmarks.
@@ -90,6 +115,8 @@ struct LegState {
     seat: bool,
     mode: Mode,
     out: OutStream,
+    /// The recording the leg's party is heard on.
+    recording: Option<Arc<Recording>>,
 }
 
 struct LegMedia {
@@ -101,6 +128,38 @@ struct LegMedia {
 struct Conference {
     mixer: Mutex<Mixer>,
     members: Mutex<Vec<Arc<LegMedia>>>,
+}
+
+/// An incident's recording on the media side: the parties' audio on the recording's clock.
+struct Recording {
+    incident: IncidentId,
+    started: tokio::time::Instant,
+    state: Mutex<RecordingClock>,
+}
+
+struct RecordingClock {
+    recorder: Recorder,
+    /// Frames handed to the writer (or dropped) since the start.
+    frames: u64,
+    lost: u64,
+    frame: RecordedFrame,
+}
+
+impl Recording {
+    /// Hands the writer every frame due by now, so the files keep to wall-clock time even
+    /// when a tick comes late.
+    fn catch_up(&self, writer: &WriterHandle) {
+        let due = (self.started.elapsed().as_millis() / 20) as u64;
+        let mut clock = self.state.lock().expect("recording");
+        let clock = &mut *clock;
+        while clock.frames < due {
+            clock.recorder.next_frame(&mut clock.frame);
+            if !writer.frame(self.incident, &clock.frame) {
+                clock.lost += 1;
+            }
+            clock.frames += 1;
+        }
+    }
 }
 
 /// Generated audio (mix or tone) has a stream of its own before each leg's rewriting.
@@ -133,12 +192,17 @@ pub struct Relay {
     /// Tasks that generate audio: a conference's mix (by its first leg) or a leg's ringback.
     generators: HashMap<LegId, JoinHandle<()>>,
     events: mpsc::UnboundedSender<MediaEvent>,
+    recordings_dir: PathBuf,
+    recordings: HashMap<IncidentId, (Arc<Recording>, JoinHandle<()>)>,
+    /// Started with the first recording.
+    writer: Option<WriterHandle>,
 }
 
 impl Relay {
     pub fn new(
         address: IpAddr,
         rtp_timeout: Duration,
+        recordings_dir: PathBuf,
         events: mpsc::UnboundedSender<MediaEvent>,
     ) -> Self {
         Self {
@@ -148,6 +212,9 @@ impl Relay {
             legs: HashMap::new(),
             generators: HashMap::new(),
             events,
+            recordings_dir,
+            recordings: HashMap::new(),
+            writer: None,
         }
     }
 
@@ -206,11 +273,91 @@ impl Relay {
             }
             MediaCommand::Close { leg } => {
                 self.detach(leg);
-                if let Some((_, task)) = self.legs.remove(&leg) {
+                if let Some((media, task)) = self.legs.remove(&leg) {
                     task.abort();
+                    let recording = media.state.lock().expect("relay state").recording.take();
+                    if let Some(recording) = recording {
+                        recording.state.lock().expect("recording").recorder.remove(leg);
+                    }
+                }
+            }
+            MediaCommand::RecordStart { incident, files } => self.start_recording(incident, files),
+            MediaCommand::RecordParty {
+                incident,
+                leg,
+                channel,
+            } => self.record_party(incident, leg, channel),
+            MediaCommand::RecordStop { incident } => self.stop_recording(incident),
+        }
+    }
+
+    fn start_recording(&mut self, incident: IncidentId, files: [String; 2]) {
+        if self.writer.is_none() {
+            match WriterHandle::spawn(self.events.clone()) {
+                Ok(writer) => self.writer = Some(writer),
+                Err(error) => {
+                    let reason = format!("cannot start the recording writer: {error}");
+                    let _ = self.events.send(MediaEvent::RecordingFailed { incident, reason });
+                    return;
                 }
             }
         }
+        let writer = self.writer.clone().expect("set above");
+        writer.start(incident, self.recordings_dir.clone(), files);
+        let recording = Arc::new(Recording {
+            incident,
+            started: tokio::time::Instant::now(),
+            state: Mutex::new(RecordingClock {
+                recorder: Recorder::default(),
+                frames: 0,
+                lost: 0,
+                frame: RecordedFrame::default(),
+            }),
+        });
+        let task = tokio::spawn(run_recording(recording.clone(), writer));
+        self.recordings.insert(incident, (recording, task));
+    }
+
+    fn record_party(&mut self, incident: IncidentId, leg: LegId, channel: Channel) {
+        let (Some((recording, _)), Some((media, _))) =
+            (self.recordings.get(&incident), self.legs.get(&leg))
+        else {
+            return;
+        };
+        let previous = media
+            .state
+            .lock()
+            .expect("relay state")
+            .recording
+            .replace(recording.clone());
+        if let Some(previous) = previous.filter(|p| !Arc::ptr_eq(p, recording)) {
+            previous.state.lock().expect("recording").recorder.remove(leg);
+        }
+        recording
+            .state
+            .lock()
+            .expect("recording")
+            .recorder
+            .add(leg, channel);
+    }
+
+    fn stop_recording(&mut self, incident: IncidentId) {
+        let Some((recording, task)) = self.recordings.remove(&incident) else {
+            return;
+        };
+        task.abort();
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        recording.catch_up(writer);
+        for (media, _) in self.legs.values() {
+            let mut state = media.state.lock().expect("relay state");
+            if state.recording.as_ref().is_some_and(|r| Arc::ptr_eq(r, &recording)) {
+                state.recording = None;
+            }
+        }
+        let lost = recording.state.lock().expect("recording").lost;
+        writer.stop(incident, lost);
     }
 
     fn mix(&mut self, legs: Vec<LegId>) {
@@ -294,6 +441,7 @@ impl Relay {
                 seat,
                 mode: Mode::Idle,
                 out: OutStream::new(rand::random()),
+                recording: None,
             }),
         });
         let task = tokio::spawn(receive(
@@ -353,9 +501,10 @@ async fn receive(
             continue;
         };
 
-        let (route, source_event) = {
+        let (route, source_event, recording) = {
             let state = media.state.lock().expect("relay state");
             let is_event = state.telephone_event == Some(packet.payload_type());
+            let recording = state.recording.clone().filter(|_| !is_event);
             let route = match (&state.mode, is_event, state.seat) {
                 (_, true, true) => match packet.payload().get(..4) {
                     Some(bytes) => Route::Dtmf(bytes.try_into().expect("four bytes")),
@@ -365,8 +514,17 @@ async fn receive(
                 (Mode::Mix(conference), false, _) => Route::Mix(conference.clone()),
                 _ => Route::Drop,
             };
-            (route, state.telephone_event)
+            (route, state.telephone_event, recording)
         };
+        if let Some(recording) = recording {
+            recording.state.lock().expect("recording").recorder.push(
+                leg,
+                packet.payload_type(),
+                packet.ssrc(),
+                packet.timestamp(),
+                packet.payload(),
+            );
+        }
         match route {
             Route::Drop => {}
             Route::Dtmf(payload) => {
@@ -490,6 +648,15 @@ async fn run_conference(conference: Arc<Conference>, totals: Arc<RelayTotals>) {
             }
         }
         generator.advance();
+    }
+}
+
+/// Keeps an incident's recording on its clock until the recording is stopped.
+async fn run_recording(recording: Arc<Recording>, writer: WriterHandle) {
+    let mut interval = ticker();
+    loop {
+        interval.tick().await;
+        recording.catch_up(&writer);
     }
 }
 

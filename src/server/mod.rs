@@ -52,7 +52,12 @@ pub async fn serve(
         settings.engine.sip_addr = bound;
     }
     let (media_tx, mut media_events) = mpsc::unbounded_channel();
-    let mut relay = Relay::new(settings.engine.media_addr, settings.rtp_timeout, media_tx);
+    let mut relay = Relay::new(
+        settings.engine.media_addr,
+        settings.rtp_timeout,
+        settings.recordings_dir.clone(),
+        media_tx,
+    );
     let http = tokio::net::TcpListener::bind(settings.http_listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen for HTTP on {}: {e}", settings.http_listen))?;
