@@ -234,7 +234,8 @@ impl Engine {
             }
             MediaEvent::RecordingFailed { incident, reason } => {
                 tracing::warn!(%incident, %reason, "recording stopped");
-                self.control.handle(Event::RecordingFailed { incident, reason }, now);
+                self.control
+                    .handle(Event::RecordingFailed { incident, reason }, now);
             }
         }
         self.drain(now);

@@ -148,7 +148,10 @@ pub enum Event {
         lost_ms: u64,
     },
     /// The media layer stopped recording an incident because writing failed.
-    RecordingFailed { incident: IncidentId, reason: String },
+    RecordingFailed {
+        incident: IncidentId,
+        reason: String,
+    },
 }
 
 /// What call control asks the signalling and media layers to do.

@@ -133,7 +133,8 @@ impl CallControl {
             category: incident.category.clone(),
         };
         self.record(id, None, Actor::System, RecordKind::RecordingStopped, now);
-        self.commands.push_back(Command::RecordStop { incident: id });
+        self.commands
+            .push_back(Command::RecordStop { incident: id });
         self.finishing.insert(id, finishing);
     }
 

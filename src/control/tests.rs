@@ -99,16 +99,15 @@ impl Desk {
     }
 
     pub(super) fn commands(&mut self) -> Vec<Command> {
-        let (recording, others) = std::iter::from_fn(|| self.control.poll_command()).partition(
-            |c| {
+        let (recording, others) =
+            std::iter::from_fn(|| self.control.poll_command()).partition(|c| {
                 matches!(
                     c,
                     Command::RecordStart { .. }
                         | Command::RecordParty { .. }
                         | Command::RecordStop { .. }
                 )
-            },
-        );
+            });
         self.recording_commands.extend::<Vec<Command>>(recording);
         others
     }
@@ -221,7 +220,10 @@ fn a_call_rings_the_longest_idle_seat_and_connects_when_it_answers() {
     );
     assert_eq!(records[2].offset, Duration::from_secs(3));
     assert_eq!(records[2].actor, Actor::Seat("1002".into()));
-    assert!(matches!(records[3].kind, RecordKind::RecordingStarted { .. }));
+    assert!(matches!(
+        records[3].kind,
+        RecordKind::RecordingStarted { .. }
+    ));
 }
 
 #[test]
@@ -528,7 +530,10 @@ fn recording_starts_when_the_first_seat_answers_with_each_party_on_its_channel()
     let caller = desk.call("12345");
     let (seat, _) = desk.dialled();
     let (commands, records) = recording(&mut desk);
-    assert!(commands.is_empty(), "nothing is recorded before answer: {commands:?}");
+    assert!(
+        commands.is_empty(),
+        "nothing is recorded before answer: {commands:?}"
+    );
     assert!(records.is_empty());
 
     desk.event(Event::Answered { leg: seat });

@@ -77,7 +77,14 @@ impl Recorder {
 
     /// An RTP payload from `leg`; payload types other than G.711 are not audio and are
     /// ignored.
-    pub fn push(&mut self, leg: LegId, payload_type: u8, ssrc: u32, timestamp: u32, payload: &[u8]) {
+    pub fn push(
+        &mut self,
+        leg: LegId,
+        payload_type: u8,
+        ssrc: u32,
+        timestamp: u32,
+        payload: &[u8],
+    ) {
         let Some(codec) = codec::codec_of(payload_type) else {
             return;
         };
@@ -120,7 +127,13 @@ mod tests {
         let mut payload = Vec::new();
         tone.fill(&mut pcm);
         codec::encode(Codec::Pcma, &pcm, &mut payload);
-        recorder.push(leg, Codec::Pcma.payload_type(), leg.0 as u32, index * FRAME as u32, &payload);
+        recorder.push(
+            leg,
+            Codec::Pcma.payload_type(),
+            leg.0 as u32,
+            index * FRAME as u32,
+            &payload,
+        );
     }
 
     #[test]
@@ -129,7 +142,11 @@ mod tests {
         recorder.add(CALLER, Channel::Caller);
         recorder.add(SEAT, Channel::FirstSeat);
         recorder.add(LINKED, Channel::LinkedSeat);
-        let mut tones = [Tone::new(400.0, 8000.0), Tone::new(1000.0, 8000.0), Tone::new(1700.0, 8000.0)];
+        let mut tones = [
+            Tone::new(400.0, 8000.0),
+            Tone::new(1000.0, 8000.0),
+            Tone::new(1700.0, 8000.0),
+        ];
         let mut channels: [Vec<i16>; CHANNELS] = Default::default();
         let mut mixed = Vec::new();
         let mut frame = RecordedFrame::default();
@@ -150,7 +167,10 @@ mod tests {
                 if other == own {
                     assert!(power > 0.01, "{own} Hz missing: {power}");
                 } else {
-                    assert!(power < 1e-4, "{other} Hz leaked onto the {own} Hz channel: {power}");
+                    assert!(
+                        power < 1e-4,
+                        "{other} Hz leaked onto the {own} Hz channel: {power}"
+                    );
                 }
             }
         }

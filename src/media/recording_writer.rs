@@ -170,8 +170,10 @@ fn create(path: &Path) -> io::Result<BufWriter<File>> {
 fn open_pair(paths: &[PathBuf; 2]) -> Result<WavPair<BufWriter<File>>, String> {
     let dir = paths[0].parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let parties = create(&paths[0]).map_err(|e| format!("cannot create {}: {e}", paths[0].display()))?;
-    let mixed = create(&paths[1]).map_err(|e| format!("cannot create {}: {e}", paths[1].display()))?;
+    let parties =
+        create(&paths[0]).map_err(|e| format!("cannot create {}: {e}", paths[0].display()))?;
+    let mixed =
+        create(&paths[1]).map_err(|e| format!("cannot create {}: {e}", paths[1].display()))?;
     WavPair::new(parties, mixed).map_err(|e| format!("cannot write {}: {e}", paths[0].display()))
 }
 
@@ -189,7 +191,11 @@ pub fn digest_file(path: &Path) -> io::Result<(String, u64)> {
         hasher.update(&buf[..n]);
         bytes += n as u64;
     }
-    let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     Ok((hex, bytes))
 }
 
@@ -276,7 +282,9 @@ fn saved_files(recording: &Open) -> Vec<SavedFile> {
                 sha256,
                 bytes,
             }),
-            Err(error) => tracing::warn!(path = %path.display(), %error, "recording file unreadable"),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "recording file unreadable")
+            }
         }
     }
     saved
@@ -331,7 +339,10 @@ mod tests {
             let mut inner = self.inner.borrow_mut();
             let end = inner.position() as usize + buf.len();
             if end > self.room {
-                return Err(io::Error::new(io::ErrorKind::StorageFull, "No space left on device"));
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    "No space left on device",
+                ));
             }
             inner.write(buf)
         }

@@ -23,11 +23,11 @@ use tokio::time::MissedTickBehavior;
 
 use super::codec::FRAME;
 use super::mixer::Mixer;
+use super::recorder::{RecordedFrame, Recorder};
+use super::recording_writer::WriterHandle;
 use super::sdp::Codec;
 use super::stream::OutStream;
 use super::tone::Ringback;
-use super::recorder::{RecordedFrame, Recorder};
-use super::recording_writer::WriterHandle;
 use crate::control::{Channel, IncidentId, LegId, SavedFile};
 
 /// What the SIP layer asks the relay to do.
@@ -89,7 +89,10 @@ pub enum MediaEvent {
         lost_ms: u64,
     },
     /// An incident's recording could not be written and has stopped.
-    RecordingFailed { incident: IncidentId, reason: String },
+    RecordingFailed {
+        incident: IncidentId,
+        reason: String,
+    },
 }
 
 /// Packets through the relay since start, for the logs and the benchmarks.
@@ -277,7 +280,12 @@ impl Relay {
                     task.abort();
                     let recording = media.state.lock().expect("relay state").recording.take();
                     if let Some(recording) = recording {
-                        recording.state.lock().expect("recording").recorder.remove(leg);
+                        recording
+                            .state
+                            .lock()
+                            .expect("recording")
+                            .recorder
+                            .remove(leg);
                     }
                 }
             }
@@ -297,7 +305,9 @@ impl Relay {
                 Ok(writer) => self.writer = Some(writer),
                 Err(error) => {
                     let reason = format!("cannot start the recording writer: {error}");
-                    let _ = self.events.send(MediaEvent::RecordingFailed { incident, reason });
+                    let _ = self
+                        .events
+                        .send(MediaEvent::RecordingFailed { incident, reason });
                     return;
                 }
             }
@@ -331,7 +341,12 @@ impl Relay {
             .recording
             .replace(recording.clone());
         if let Some(previous) = previous.filter(|p| !Arc::ptr_eq(p, recording)) {
-            previous.state.lock().expect("recording").recorder.remove(leg);
+            previous
+                .state
+                .lock()
+                .expect("recording")
+                .recorder
+                .remove(leg);
         }
         recording
             .state
@@ -352,7 +367,11 @@ impl Relay {
         recording.catch_up(writer);
         for (media, _) in self.legs.values() {
             let mut state = media.state.lock().expect("relay state");
-            if state.recording.as_ref().is_some_and(|r| Arc::ptr_eq(r, &recording)) {
+            if state
+                .recording
+                .as_ref()
+                .is_some_and(|r| Arc::ptr_eq(r, &recording))
+            {
                 state.recording = None;
             }
         }

@@ -402,30 +402,35 @@ linked = "12345"
         )
     }
 
-    /// The event names of an incident's timeline, once its `call_ended` is written.
+    /// The event names of an incident's timeline, once it is complete (see [`timeline`]).
     pub fn timeline_events(&self, incident: u64) -> Vec<String> {
-        let mut events = Vec::new();
+        self.timeline(incident)
+            .iter()
+            .filter_map(|e| e["event"].as_str().map(String::from))
+            .filter(|e| !e.starts_with("recording_"))
+            .collect()
+    }
+
+    /// An incident's log entries as `audit --json` prints them, once its `call_ended` is
+    /// written and, when it was recorded, the recording's files are saved.
+    pub fn timeline(&self, incident: u64) -> Vec<serde_json::Value> {
+        let mut entries = Vec::new();
         let done = eventually(Duration::from_secs(10), || {
             let (code, text) = self.command_stdout("audit", &[&incident.to_string(), "--json"]);
             if code != 0 {
                 return false;
             }
             let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            events = json
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|e| e["event"].as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
-            events.last().is_some_and(|e| e == "call_ended")
+            entries = json.as_array().cloned().unwrap_or_default();
+            let has = |name: &str| entries.iter().any(|e| e["event"] == name);
+            has("call_ended") && (!has("recording_started") || has("recording_saved"))
         });
+        let events: Vec<_> = entries.iter().map(|e| e["event"].clone()).collect();
         assert!(
             done,
             "incident {incident} never ended in the log: {events:?}"
         );
-        events
+        entries
     }
 
     /// Waits for a log line containing `needle`.

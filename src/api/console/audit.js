@@ -5,7 +5,7 @@
 
 const TOKEN_KEY = "hotline-bridge.audit.token";
 const FILTERS = ["date", "hotline", "category", "mode", "result"];
-const LIST_LIMIT = 200;
+const SVG_NS = "http://www.w3.org/2000/svg";
 
 // The events drawn as marks on the picture, and the kind that decides their shape and colour.
 const MARK_KINDS = {
@@ -20,8 +20,8 @@ const MARK_KINDS = {
   conference_started: "conference",
 };
 
-// Mark outlines around the mark's own origin, which sits on the middle of its row. Transfer
-// marks hang below the bar so that a key press at the same moment stays visible.
+// Outlines drawn around the middle of the mark's row. Transfer marks hang below the bar so
+// that a key press at the same moment stays visible.
 const MARK_SHAPES = {
   key: "M0 -6 L6 0 L0 6 L-6 0 Z",
   transfer: "M0 -9 V8 M0 8 L6 17 L-6 17 Z",
@@ -33,7 +33,7 @@ const MARK_SHAPES = {
 const CHART = { width: 1200, left: 110, right: 30, top: 10, track: 36, lane: 46, axis: 36 };
 const BAR_HEIGHT = 14;
 
-// The incident on screen. Opening another one aborts these requests and frees these blobs.
+// The incident on screen. Opening another one aborts its requests and frees its blob URLs.
 const view = { incident: null, controller: null, blobs: new Map(), chart: null };
 let listController = null;
 let followingPlayback = false;
@@ -43,15 +43,12 @@ class AuthError extends Error {}
 
 const $ = (id) => document.getElementById(id);
 
-// ---- Small formatting helpers ----
-
-function two(n) {
-  return String(n).padStart(2, "0");
-}
+// ---- Formatting ----
 
 function localTime(ms) {
   if (!Number.isFinite(ms)) return "—";
   const d = new Date(ms);
+  const two = (n) => String(n).padStart(2, "0");
   const date = `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
   return `${date} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
@@ -77,44 +74,35 @@ function detailsOf(entry) {
 
 // Details as `key=value` pairs; nested values (the saved files of a recording) stay JSON.
 function detailsText(details) {
-  return Object.entries(details)
-    .map(([key, value]) => {
-      const text = value !== null && typeof value === "object" ? JSON.stringify(value) : value;
-      return `${key}=${text}`;
-    })
-    .join(" ");
+  const text = (value) =>
+    value !== null && typeof value === "object" ? JSON.stringify(value) : String(value);
+  return Object.entries(details).map(([key, value]) => `${key}=${text(value)}`).join(" ");
 }
 
 // ---- DOM builders ----
 
-function html(tag, text = null, attrs = {}) {
+// An element holding either text (set as textContent) or one child node.
+function html(tag, content = null, attrs = {}) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  if (text !== null) node.textContent = text;
+  if (content instanceof Node) node.append(content);
+  else if (content !== null) node.textContent = content;
   return node;
 }
 
+// A table row; plain values become cells, ready-made cells are kept as they are.
 function tableRow(values) {
   const row = html("tr");
   for (const value of values) row.append(value instanceof Node ? value : html("td", shown(value)));
   return row;
 }
 
-function cellWith(child) {
-  const cell = html("td");
-  cell.append(child);
-  return cell;
-}
-
-function svgElement(tag, attrs, parent) {
-  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+function svgElement(tag, attrs, parent, text = null) {
+  const node = document.createElementNS(SVG_NS, tag);
   for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+  if (text !== null) node.textContent = text;
   parent.append(node);
   return node;
-}
-
-function svgTitle(parent, text) {
-  svgElement("title", {}, parent).textContent = text;
 }
 
 // ---- Token, fragment and errors ----
@@ -132,13 +120,6 @@ function replaceFragment(params) {
   history.replaceState(null, "", `${location.pathname}${location.search}${hash ? "#" + hash : ""}`);
 }
 
-function setFragmentParam(name, value) {
-  const params = fragmentParams();
-  if (value) params.set(name, value);
-  else params.delete(name);
-  replaceFragment(params);
-}
-
 // A token handed over in the link moves to sessionStorage and out of the address bar, so
 // that a copied link or a screenshot does not carry it.
 function takeTokenFromFragment() {
@@ -154,35 +135,30 @@ function takeTokenFromFragment() {
 
 function showError(message) {
   $("error").textContent = message;
-  $("error").hidden = false;
+  $("error").hidden = !message;
 }
 
-function clearError() {
-  $("error").textContent = "";
-  $("error").hidden = true;
+function showSignedIn(signedIn) {
+  $("signin").hidden = signedIn;
+  $("list").hidden = !signedIn;
 }
 
 function isAbort(error) {
   return error.name === "AbortError";
 }
 
-// Says what failed where it failed (or in the banner); a refused token also asks to sign in.
+// Says what failed where it failed, or in the banner; a refused token also asks to sign in.
 function report(what, error, target = null) {
   if (isAbort(error)) return;
+  const message = `${what}: ${error.message}`;
   if (error instanceof AuthError) {
     sessionStorage.removeItem(TOKEN_KEY);
     showSignedIn(false);
     showError(`The token was refused: ${error.message}`);
   } else if (!target) {
-    showError(`${what}: ${error.message}`);
+    showError(message);
   }
-  if (target) target.textContent = `${what}: ${error.message}`;
-}
-
-function showSignedIn(signedIn) {
-  $("signin").hidden = signedIn;
-  $("session").hidden = !signedIn;
-  $("list").hidden = !signedIn;
+  if (target) target.textContent = message;
 }
 
 // ---- API ----
@@ -218,15 +194,14 @@ function readFilters() {
 }
 
 function fillFilters(params) {
-  const form = $("filters");
-  for (const name of FILTERS) form.elements[name].value = params.get(name) || "";
+  for (const name of FILTERS) $("filters").elements[name].value = params.get(name) || "";
 }
 
 async function loadIncidents() {
   if (listController) listController.abort();
   listController = new AbortController();
   const query = new URLSearchParams(readFilters());
-  query.set("limit", String(LIST_LIMIT));
+  query.set("limit", "200");
   try {
     renderIncidents(await api(`/incidents?${query}`, listController.signal));
   } catch (error) {
@@ -259,16 +234,13 @@ function renderIncidents(incidents) {
 
 function markSelectedRow() {
   for (const row of $("incidents").querySelectorAll("tr.incident")) {
-    const selected = row.dataset.incident === String(view.incident);
-    row.classList.toggle("selected", selected);
-    row.setAttribute("aria-selected", String(selected));
+    row.classList.toggle("selected", row.dataset.incident === String(view.incident));
   }
 }
 
 function openClickedRow(event) {
   const row = event.target.closest("tr.incident");
-  if (!row) return;
-  if (event.type === "keydown" && event.key !== "Enter") return;
+  if (!row || (event.type === "keydown" && event.key !== "Enter")) return;
   openIncident(Number(row.dataset.incident));
 }
 
@@ -278,12 +250,12 @@ function resetIncidentView(n) {
   if (view.controller) view.controller.abort();
   view.controller = new AbortController();
   view.incident = n;
+  view.chart = null;
   stopPlayer();
   for (const pending of view.blobs.values()) {
     pending.then((url) => URL.revokeObjectURL(url), () => {});
   }
   view.blobs.clear();
-  view.chart = null;
   for (const key of ["ready", "audioDuration", "audioError"]) delete document.body.dataset[key];
 
   $("incident").hidden = false;
@@ -293,7 +265,7 @@ function resetIncidentView(n) {
   $("ticket-body").replaceChildren();
   $("recording-status").textContent = "";
   $("recording-files").hidden = true;
-  $("verify").textContent = "Checking the hash chain…";
+  $("verify").textContent = "";
   delete $("verify").dataset.ok;
   markSelectedRow();
   return view.controller.signal;
@@ -301,9 +273,11 @@ function resetIncidentView(n) {
 
 async function openIncident(n) {
   const signal = resetIncidentView(n);
-  setFragmentParam("incident", String(n));
-  let incident;
-  let recordings;
+  const params = fragmentParams();
+  params.set("incident", String(n));
+  replaceFragment(params);
+
+  let incident, recordings;
   try {
     [incident, recordings] = await Promise.all([
       api(`/incidents/${n}`, signal),
@@ -313,7 +287,6 @@ async function openIncident(n) {
     report(`Could not load incident ${n}`, error, $("timeline"));
     return;
   }
-
   const mixed = (recordings || []).find((r) => r.kind === "mixed") || null;
   const timeline = incident.timeline || [];
   view.chart = drawTimeline(buildPicture(timeline, mixed));
@@ -328,20 +301,12 @@ async function openIncident(n) {
   if (!signal.aborted) document.body.dataset.ready = `incident-${n}`;
 }
 
-function closeIncident() {
-  if (view.controller) view.controller.abort();
-  view.incident = null;
-  stopPlayer();
-  $("incident").hidden = true;
-  setFragmentParam("incident", "");
-}
-
 // ---- The picture: lanes, bars and marks from the timeline ----
 
 // The axis runs to the end of the call, or to the last event while a call is still live.
-function timelineEnd(timeline) {
-  const ended = timeline.find((e) => e.event === "call_ended");
-  const last = timeline.reduce((max, e) => Math.max(max, e.offset_ms), 0);
+function timelineEnd(events) {
+  const ended = events.find((e) => e.event === "call_ended");
+  const last = events.reduce((max, e) => Math.max(max, e.offset_ms), 0);
   return Math.max(ended ? ended.offset_ms : last, 1000);
 }
 
@@ -351,9 +316,9 @@ function actorParty(actor) {
   return null;
 }
 
-// One lane per party ever connected, each with the intervals it was connected. A seat that
-// leaves and takes the caller back (caller_returned) gets a second bar on the same lane.
-function connectionLanes(timeline, end) {
+// One lane per party ever connected, with the intervals it was connected. A seat that left
+// and took the caller back (caller_returned) gets a second bar on the same lane.
+function connectionLanes(events, end) {
   const lanes = new Map([["caller", { party: "caller", bars: [], since: null }]]);
   const connect = (party, at) => {
     if (!lanes.has(party)) lanes.set(party, { party, bars: [], since: null });
@@ -367,21 +332,19 @@ function connectionLanes(timeline, end) {
     lane.since = null;
   };
 
-  for (const entry of timeline) {
-    const details = detailsOf(entry);
+  for (const entry of events) {
+    const { seat, party } = detailsOf(entry);
     if (entry.event === "call_received") connect("caller", entry.offset_ms);
-    if (["answered", "target_answered", "caller_returned"].includes(entry.event) && details.seat) {
-      connect(String(details.seat), entry.offset_ms);
+    if (["answered", "target_answered", "caller_returned"].includes(entry.event) && seat) {
+      connect(String(seat), entry.offset_ms);
     }
-    if (entry.event === "party_left" && details.party) {
-      disconnect(String(details.party), entry.offset_ms);
-    }
+    if (entry.event === "party_left" && party) disconnect(String(party), entry.offset_ms);
     if (entry.event === "call_ended") {
-      for (const party of lanes.keys()) disconnect(party, entry.offset_ms);
+      for (const name of lanes.keys()) disconnect(name, entry.offset_ms);
     }
   }
   // Still connected when the log stops: a live call, drawn up to its last event.
-  for (const party of lanes.keys()) disconnect(party, end);
+  for (const name of lanes.keys()) disconnect(name, end);
   return [...lanes.values()];
 }
 
@@ -393,9 +356,10 @@ function markParty(entry, parties) {
   return party !== null && parties.has(String(party)) ? String(party) : null;
 }
 
-function recordedSpan(timeline, mixed, end) {
-  const started = timeline.find((e) => e.event === "recording_started");
-  const stopped = timeline.find((e) => e.event === "recording_stopped");
+// The span the log says was recorded; the recording's own offsets when the log is silent.
+function recordedSpan(events, mixed, end) {
+  const started = events.find((e) => e.event === "recording_started");
+  const stopped = events.find((e) => e.event === "recording_stopped");
   if (started) return { from: started.offset_ms, to: stopped ? stopped.offset_ms : end };
   if (mixed && Number.isFinite(mixed.duration_ms)) {
     return { from: mixed.started_offset_ms, to: mixed.started_offset_ms + mixed.duration_ms };
@@ -412,17 +376,13 @@ function buildPicture(timeline, mixed) {
   const marks = events
     .filter((entry) => entry.event in MARK_KINDS)
     .map((entry) => ({ entry, kind: MARK_KINDS[entry.event], party: markParty(entry, parties) }));
-  return {
-    end,
-    lanes,
-    marks,
-    recorded: recordedSpan(events, mixed, end),
-    audioStart: mixed ? mixed.started_offset_ms : null,
-  };
+  const audioStart = mixed ? mixed.started_offset_ms : null;
+  return { end, lanes, marks, recorded: recordedSpan(events, mixed, end), audioStart };
 }
 
 // ---- The picture: drawing ----
 
+// About ten ticks at most, on round numbers of seconds.
 function tickStep(end) {
   const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600].map((s) => s * 1000);
   return steps.find((step) => end / step <= 10) || 3600 * 1000 * Math.ceil(end / 36e6);
@@ -430,22 +390,22 @@ function tickStep(end) {
 
 function drawAxis(svg, end, xOf, bottom) {
   const axis = svgElement("g", { class: "axis" }, svg);
-  const step = tickStep(end);
-  for (let ms = 0; ms <= end; ms += step) {
+  for (let ms = 0; ms <= end; ms += tickStep(end)) {
     const x = xOf(ms);
     svgElement("line", { class: "grid", x1: x, x2: x, y1: CHART.top, y2: bottom + 5 }, axis);
-    const label = svgElement("text", { x, y: bottom + 20, "text-anchor": "middle" }, axis);
-    label.textContent = `${ms / 1000} s`;
+    svgElement("text", { x, y: bottom + 20, "text-anchor": "middle" }, axis, `${ms / 1000} s`);
   }
-  svgElement("line", { class: "baseline", x1: xOf(0), x2: xOf(end), y1: bottom, y2: bottom }, axis);
+  svgElement("line", { x1: xOf(0), x2: xOf(end), y1: bottom, y2: bottom }, axis);
 }
 
 function drawRecordedSpan(svg, span, xOf, bottom) {
   const x = xOf(span.from);
   const width = Math.max(xOf(span.to) - x, 1);
   const group = svgElement("g", { class: "recorded" }, svg);
-  svgTitle(group, `Recorded from ${seconds(span.from, 1)} s to ${seconds(span.to, 1)} s`);
-  svgElement("rect", { class: "recorded-band", x, width, y: CHART.top, height: bottom - CHART.top }, group);
+  const words = `Recorded from ${seconds(span.from, 1)} s to ${seconds(span.to, 1)} s`;
+  svgElement("title", {}, group, words);
+  const band = { class: "recorded-band", x, width, y: CHART.top, height: bottom - CHART.top };
+  svgElement("rect", band, group);
   svgElement("rect", { class: "recorded-axis", x, width, y: bottom - 4, height: 8 }, group);
 }
 
@@ -455,77 +415,66 @@ function markTooltip(entry) {
   return `${when}\n${entry.actor}: ${entry.event}${details ? "\n" + details : ""}`;
 }
 
-function drawMark(parent, mark, xOf, middle) {
-  const { entry, kind } = mark;
-  const group = svgElement("g", {
-    class: "mark",
-    "data-kind": kind,
-    "data-event": entry.event,
-    transform: `translate(${xOf(entry.offset_ms)} ${middle})`,
-  }, parent);
-  svgTitle(group, markTooltip(entry));
+function drawMark(parent, { entry, kind }, xOf, middle) {
+  const transform = `translate(${xOf(entry.offset_ms)} ${middle})`;
+  const attrs = { class: "mark", "data-kind": kind, "data-event": entry.event, transform };
+  const group = svgElement("g", attrs, parent);
+  svgElement("title", {}, group, markTooltip(entry));
   svgElement("path", { d: MARK_SHAPES[kind] }, group);
   if (kind === "key") {
-    const label = svgElement("text", { y: -10, "text-anchor": "middle" }, group);
-    label.textContent = shown(detailsOf(entry).keys);
+    svgElement("text", { y: -10, "text-anchor": "middle" }, group, shown(detailsOf(entry).keys));
   }
 }
 
 function drawBar(parent, bar, xOf, middle) {
   const x = xOf(bar.from);
-  const rect = svgElement("rect", {
-    class: "bar",
-    x,
-    y: middle - BAR_HEIGHT / 2,
-    width: Math.max(xOf(bar.to) - x, 2),
-    height: BAR_HEIGHT,
-    rx: 3,
-  }, parent);
-  svgTitle(rect, `Connected from ${seconds(bar.from, 1)} s to ${seconds(bar.to, 1)} s`);
+  const width = Math.max(xOf(bar.to) - x, 2);
+  const attrs = { class: "bar", x, width, y: middle - BAR_HEIGHT / 2, height: BAR_HEIGHT, rx: 3 };
+  const rect = svgElement("rect", attrs, parent);
+  const words = `Connected from ${seconds(bar.from, 1)} s to ${seconds(bar.to, 1)} s`;
+  svgElement("title", {}, rect, words);
 }
 
-// A row is a labelled strip across the chart: a party's lane, or the service track above them.
+// A labelled strip across the chart: a party's lane, or the service track above the lanes.
 function drawRow(svg, attrs, label, top, height) {
   const group = svgElement("g", attrs, svg);
   const middle = top + height / 2;
-  const name = svgElement("text", { class: "row-label", x: CHART.left - 12, y: middle + 4 }, group);
-  name.textContent = label;
-  svgElement("line", { class: "guide", x1: CHART.left, x2: CHART.width - CHART.right, y1: middle, y2: middle }, group);
+  svgElement("text", { class: "row-label", x: CHART.left - 12, y: middle + 4 }, group, label);
+  const right = CHART.width - CHART.right;
+  svgElement("line", { class: "guide", x1: CHART.left, x2: right, y1: middle, y2: middle }, group);
   return { group, middle };
 }
 
 function drawTimeline(picture) {
   const bottom = CHART.top + CHART.track + picture.lanes.length * CHART.lane;
-  const height = bottom + CHART.axis;
   const span = CHART.width - CHART.left - CHART.right;
   const xOf = (ms) => CHART.left + span * Math.min(Math.max(ms / picture.end, 0), 1);
   const offsetOf = (x) => ((x - CHART.left) / span) * picture.end;
+  const marksOf = (party) => picture.marks.filter((mark) => mark.party === party);
 
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", `0 0 ${CHART.width} ${height}`);
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${CHART.width} ${bottom + CHART.axis}`);
   svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `Who was connected when, over ${seconds(picture.end, 1)} seconds`);
+  svg.setAttribute("aria-label", `Who was connected when, over ${seconds(picture.end, 1)} s`);
   drawAxis(svg, picture.end, xOf, bottom);
   if (picture.recorded) drawRecordedSpan(svg, picture.recorded, xOf, bottom);
 
   const service = drawRow(svg, { class: "track-service" }, "service", CHART.top, CHART.track);
-  for (const mark of picture.marks.filter((m) => m.party === null)) {
-    drawMark(service.group, mark, xOf, service.middle);
-  }
+  for (const mark of marksOf(null)) drawMark(service.group, mark, xOf, service.middle);
   picture.lanes.forEach((lane, index) => {
     const top = CHART.top + CHART.track + index * CHART.lane;
     const label = lane.party === "caller" ? "caller" : `seat ${lane.party}`;
     const row = drawRow(svg, { class: "lane", "data-party": lane.party }, label, top, CHART.lane);
     for (const bar of lane.bars) drawBar(row.group, bar, xOf, row.middle);
-    for (const mark of picture.marks.filter((m) => m.party === lane.party)) {
-      drawMark(row.group, mark, xOf, row.middle);
-    }
+    for (const mark of marksOf(lane.party)) drawMark(row.group, mark, xOf, row.middle);
   });
 
-  const playhead = svgElement("line", { id: "playhead", x1: 0, x2: 0, y1: CHART.top, y2: bottom }, svg);
+  const line = { id: "playhead", x1: 0, x2: 0, y1: CHART.top, y2: bottom };
+  const playhead = svgElement("line", line, svg);
   svg.addEventListener("click", seekFromPicture);
   $("timeline").replaceChildren(svg);
-  return { svg, playhead, xOf, offsetOf, recorded: picture.recorded, audioStart: picture.audioStart };
+  const { recorded, audioStart } = picture;
+  return { svg, playhead, xOf, offsetOf, recorded, audioStart };
 }
 
 // ---- Events table ----
@@ -547,6 +496,7 @@ function renderEvents(timeline) {
 
 // ---- Recording ----
 
+// Null when the list could not be read; the reason is then already on the page.
 async function loadRecordings(n, signal) {
   try {
     return (await api(`/incidents/${n}/recordings`, signal)).recordings || [];
@@ -557,54 +507,29 @@ async function loadRecordings(n, signal) {
   }
 }
 
-async function sha256Hex(blob) {
-  const digest = await crypto.subtle.digest("SHA-256", await blob.arrayBuffer());
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-// Compares the bytes served with the hash written in the log when the file was saved.
-async function showHashCheck(recording, blob) {
-  const row = $("recording-files").querySelector(`tr[data-file="${CSS.escape(recording.file)}"]`);
-  if (!row) return;
-  const cell = row.querySelector(".check");
-  if (!recording.sha256) {
-    cell.textContent = "no hash recorded";
-  } else if (!window.crypto || !crypto.subtle) {
-    cell.textContent = "not checked (needs HTTPS or localhost)";
-  } else {
-    try {
-      const matches = (await sha256Hex(blob)) === recording.sha256.toLowerCase();
-      cell.textContent = matches ? "matches" : "DIFFERS from the log";
-      cell.dataset.ok = String(matches);
-    } catch (error) {
-      cell.textContent = `not checked: ${error.message}`;
-    }
-  }
-}
-
-async function fetchRecording(recording, signal) {
+async function fetchBlobUrl(recording, signal) {
   const blob = await (await authorizedFetch(recording.url, signal)).blob();
   if (signal.aborted) throw new DOMException("The incident view changed", "AbortError");
-  showHashCheck(recording, blob);
   return URL.createObjectURL(blob);
 }
 
-// An <audio> element cannot send the token, so each file is fetched once as a blob and
+// An <audio> element cannot send the token, so each file is fetched once with it and
 // played or saved from a blob URL.
 function recordingUrl(recording, signal) {
   if (!view.blobs.has(recording.file)) {
-    const url = fetchRecording(recording, signal).catch((error) => {
+    const pending = fetchBlobUrl(recording, signal).catch((error) => {
       view.blobs.delete(recording.file);
       throw error;
     });
-    view.blobs.set(recording.file, url);
+    view.blobs.set(recording.file, pending);
   }
   return view.blobs.get(recording.file);
 }
 
 async function download(recording, signal) {
   try {
-    const link = html("a", null, { href: await recordingUrl(recording, signal), download: recording.file });
+    const href = await recordingUrl(recording, signal);
+    const link = html("a", null, { href, download: recording.file });
     document.body.append(link);
     link.click();
     link.remove();
@@ -617,16 +542,14 @@ function renderRecordingFiles(recordings, signal) {
   const rows = recordings.map((recording) => {
     const button = html("button", "Download", { type: "button" });
     button.addEventListener("click", () => download(recording, signal));
-    const row = tableRow([
+    return tableRow([
       recording.file,
       (recording.channels || []).join(", "),
       `${seconds(recording.started_offset_ms, 1)} s`,
+      Number.isFinite(recording.duration_ms) ? `${seconds(recording.duration_ms, 1)} s` : null,
       html("td", shown(recording.sha256), { class: "hash" }),
-      html("td", "not fetched yet", { class: "check" }),
-      cellWith(button),
+      html("td", button),
     ]);
-    row.dataset.file = recording.file;
-    return row;
   });
   $("recording-files").tBodies[0].replaceChildren(...rows);
   $("recording-files").hidden = recordings.length === 0;
@@ -644,15 +567,12 @@ function audioSettled() {
 async function showRecording(recordings, mixed, signal) {
   if (recordings === null) return;
   renderRecordingFiles(recordings, signal);
-  $("player-box").hidden = mixed === null;
-  if (recordings.length === 0) {
-    $("recording-status").textContent = "No recording";
-    return;
-  }
   if (mixed === null) {
-    $("recording-status").textContent = "No mixed recording to play; the files are listed below.";
+    const status = recordings.length ? "No mixed recording to play." : "No recording";
+    $("recording-status").textContent = status;
     return;
   }
+  $("player-box").hidden = false;
   const settled = audioSettled();
   try {
     $("player").src = await recordingUrl(mixed, signal);
@@ -682,10 +602,10 @@ function audioLoaded() {
 
 function audioFailed() {
   const player = $("player");
-  // With no source the player is idle, not broken: that is how stopPlayer leaves it.
+  // Without a source the player is idle, not broken: that is how stopPlayer leaves it.
   if (!player.getAttribute("src")) return;
   const failure = player.error;
-  const message = (failure && failure.message) || `media error ${failure ? failure.code : "unknown"}`;
+  const message = (failure && failure.message) || `media error ${failure ? failure.code : "?"}`;
   document.body.dataset.audioError = message;
   $("recording-status").textContent = `The recording cannot be played: ${message}`;
 }
@@ -729,25 +649,18 @@ function seekFromPicture(event) {
 
 // ---- Ticket and hash chain ----
 
-// The 3-working-day deadline is estimated when the holiday calendar does not cover it.
+// The work log's 3-working-day deadline is estimated when the holiday calendar ends before it.
 function workLogDue(ticket) {
   const due = localTime(ticket.work_log_deadline_ms);
   return ticket.deadline_estimated && due !== "—" ? `${due} (estimated)` : due;
 }
 
 const TICKET_FIELDS = [
-  ["Number", (t) => t.number],
-  ["Status", (t) => t.status],
-  ["Platform", (t) => t.platform],
-  ["Caller", (t) => t.caller],
-  ["First receiver", (t) => t.first_receiver],
-  ["Category", (t) => t.category],
-  ["Owner by rule", (t) => t.owner],
-  ["Handoff mode", (t) => t.handoff_mode],
-  ["Handed to", (t) => t.handed_to],
-  ["Followed the rule", (t) => t.followed_rule],
-  ["Dispatch to departments", (t) => t.dispatch],
-  ["Peer ticket", (t) => t.peer_ticket],
+  ["Number", "number"], ["Status", "status"], ["Platform", "platform"], ["Caller", "caller"],
+  ["First receiver", "first_receiver"], ["Category", "category"], ["Owner by rule", "owner"],
+  ["Handoff mode", "handoff_mode"], ["Handed to", "handed_to"],
+  ["Followed the rule", "followed_rule"], ["Dispatch to departments", "dispatch"],
+  ["Peer ticket", "peer_ticket"],
   ["Received", (t) => localTime(t.received_ms)],
   ["Answered", (t) => localTime(t.answered_ms)],
   ["Ended", (t) => localTime(t.ended_ms)],
@@ -759,21 +672,24 @@ const TICKET_FIELDS = [
 
 function ticketFields(ticket) {
   const list = html("dl", null, { class: "fields" });
-  for (const [label, read] of TICKET_FIELDS) list.append(html("dt", label), html("dd", shown(read(ticket))));
+  for (const [label, field] of TICKET_FIELDS) {
+    const value = typeof field === "function" ? field(ticket) : ticket[field];
+    list.append(html("dt", label), html("dd", shown(value)));
+  }
   return list;
 }
 
 function feedbackTrail(feedback) {
-  const section = html("div");
-  section.append(html("h4", "Feedback"));
+  const section = html("div", html("h4", "Feedback"));
   if (feedback.length === 0) {
     section.append(html("p", "No feedback yet.", { class: "quiet" }));
     return section;
   }
   const table = html("table", null, { class: "data" });
-  table.append(tableRow(["Time", "Source", "Kind", "Text"].map((h) => html("th", h, { scope: "col" }))));
-  const ordered = [...feedback].sort((a, b) => a.at_ms - b.at_ms);
-  for (const item of ordered) table.append(tableRow([localTime(item.at_ms), item.source, item.kind, item.text]));
+  table.append(tableRow(["Time", "Source", "Kind", "Text"].map((h) => html("th", h))));
+  for (const item of [...feedback].sort((a, b) => a.at_ms - b.at_ms)) {
+    table.append(tableRow([localTime(item.at_ms), item.source, item.kind, item.text]));
+  }
   section.append(table);
   return section;
 }
@@ -812,20 +728,25 @@ async function showTicket(number, signal) {
   }
 }
 
-function brokenChainText(problem) {
+function verifyText(result) {
+  if (result.ok) return `Hash chain intact (${result.events} events)`;
+  const problem = result.problem;
   if (!problem) return "Hash chain BROKEN (the server gave no detail)";
-  return `Hash chain BROKEN at event ${problem.id} (incident ${problem.incident}): ${problem.reason}`;
+  const where = `event ${problem.id} (incident ${problem.incident})`;
+  return `Hash chain BROKEN at ${where}: ${problem.reason}`;
 }
 
 async function showVerify(signal) {
   const line = $("verify");
+  line.textContent = "Checking the hash chain…";
   try {
     const result = await api("/log/verify", signal);
     line.dataset.ok = String(result.ok === true);
-    line.textContent = result.ok ? `Hash chain intact (${result.events} events)` : brokenChainText(result.problem);
+    line.textContent = verifyText(result);
     // The broken link may be in the incident on screen: point at its row.
-    const broken = result.problem && $("events").querySelector(`tr[data-id="${Number(result.problem.id)}"]`);
-    if (broken) broken.classList.add("broken");
+    const id = result.problem ? Number(result.problem.id) : NaN;
+    const row = $("events").querySelector(`tr[data-id="${id}"]`);
+    if (row) row.classList.add("broken");
   } catch (error) {
     report("Could not verify the handoff log", error, line);
   }
@@ -833,15 +754,12 @@ async function showVerify(signal) {
 
 // ---- Wiring ----
 
-// Reads the fragment (token, filters, incident) and shows what it asks for.
+// Shows what the fragment asks for: the filters, the list, and an incident if one is named.
 function applyFragment() {
   const params = takeTokenFromFragment();
   fillFilters(params);
-  if (!token()) {
-    showSignedIn(false);
-    return;
-  }
-  showSignedIn(true);
+  showSignedIn(Boolean(token()));
+  if (!token()) return;
   loadIncidents();
   const incident = params.get("incident");
   if (incident && /^\d+$/.test(incident)) openIncident(Number(incident));
@@ -853,34 +771,21 @@ function signIn(event) {
   if (!value) return;
   sessionStorage.setItem(TOKEN_KEY, value);
   $("token-input").value = "";
-  clearError();
+  showError("");
   applyFragment();
-}
-
-function signOut() {
-  sessionStorage.removeItem(TOKEN_KEY);
-  if (listController) listController.abort();
-  closeIncident();
-  $("incidents").tBodies[0].replaceChildren();
-  delete document.body.dataset.incidents;
-  showSignedIn(false);
 }
 
 function applyFilters(event) {
   event.preventDefault();
   const params = fragmentParams();
-  const chosen = new Map(readFilters());
-  for (const name of FILTERS) {
-    if (chosen.has(name)) params.set(name, chosen.get(name));
-    else params.delete(name);
-  }
+  for (const name of FILTERS) params.delete(name);
+  for (const [name, value] of readFilters()) params.set(name, value);
   replaceFragment(params);
   loadIncidents();
 }
 
 function start() {
   $("signin").addEventListener("submit", signIn);
-  $("signout").addEventListener("click", signOut);
   $("filters").addEventListener("submit", applyFilters);
   const rows = $("incidents").tBodies[0];
   rows.addEventListener("click", openClickedRow);
@@ -893,7 +798,7 @@ function start() {
   player.addEventListener("seeked", movePlayhead);
   player.addEventListener("play", startFollowing);
 
-  // Someone pasting a new link into the address bar of an open page.
+  // A link pasted into the address bar of a page already open.
   window.addEventListener("hashchange", applyFragment);
   applyFragment();
 }
