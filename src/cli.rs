@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::audit::{list_text, timeline_text, utc};
+use crate::audit::{export as audit_export, list_text, recordings_text, timeline_text, utc};
+use crate::handoff_log::recordings::recordings;
 use crate::handoff_log::{HandoffLog, Verdict};
 use crate::tickets::store::{self, Feedback, Ticket, STATUSES};
 
@@ -66,7 +67,8 @@ pub fn audit(
     verify: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (runtime, log) = open(config)?;
+    let (runtime, log, settings) = open_with_settings(config)?;
+    let recordings_dir = settings.recordings_dir;
     runtime.block_on(async {
         if verify {
             let verdict = log.verify().await?;
@@ -102,6 +104,7 @@ pub fn audit(
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
                 print!("{}", timeline_text(incident, &entries));
+                print!("{}", recordings_text(&recordings(&entries), &recordings_dir));
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -113,6 +116,64 @@ pub fn audit(
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `audit export INCIDENT DIR`.
+pub fn export(config: &Path, incident: i64, dir: &Path) -> anyhow::Result<ExitCode> {
+    let (runtime, log, settings) = open_with_settings(config)?;
+    let (timeline, ticket, verdict, head) = runtime.block_on(async {
+        let timeline = log.timeline(incident).await?;
+        let ticket = store::number_of(log.pool(), incident).await?;
+        let verdict = log.verify().await?;
+        let head = log.head().await?;
+        anyhow::Ok((timeline, ticket, verdict, head))
+    })?;
+    if timeline.is_empty() {
+        eprintln!("no incident {incident} in the handoff log");
+        return Ok(ExitCode::FAILURE);
+    }
+    let files = recordings(&timeline);
+    let exported_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    let manifest = audit_export::write(
+        dir,
+        &audit_export::Incident {
+            incident,
+            ticket,
+            timeline: &timeline,
+            recordings: &files,
+            recordings_dir: &settings.recordings_dir,
+            verdict: &verdict,
+            head: &head,
+            exported_ms,
+        },
+    )?;
+    println!(
+        "exported incident {incident} to {}: {} files, chain {}",
+        dir.display(),
+        manifest.files.len() + 2,
+        manifest.chain
+    );
+    for missing in &manifest.missing {
+        println!("missing: {missing}");
+    }
+    Ok(if manifest.missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `audit verify-export DIR`: needs no configuration or database.
+pub fn verify_export(dir: &Path) -> anyhow::Result<ExitCode> {
+    let problems = audit_export::verify(dir)?;
+    if problems.is_empty() {
+        println!("ok: {} verifies", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &problems {
+        println!("problem: {problem}");
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 pub fn tickets(

@@ -76,7 +76,12 @@ enum Command {
     /// Read the handoff log: one incident's timeline (wall-clock time with milliseconds,
     /// offset from the start, actor, event, details), the list of recent incidents, or a
     /// check of the whole hash chain that names the first broken entry (exit code 1).
+    /// `audit export` and `audit verify-export` take an incident away and check it
+    /// elsewhere.
+    #[command(args_conflicts_with_subcommands = true)]
     Audit {
+        #[command(subcommand)]
+        action: Option<AuditAction>,
         /// The incident number to show.
         incident: Option<i64>,
         /// List the most recent incidents instead.
@@ -89,6 +94,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Write an incident's timeline (JSON and text), its recordings and a manifest of
+    /// SHA-256 digests (also as SHA256SUMS) into a new or empty folder.
+    Export { incident: i64, dir: PathBuf },
+    /// Check an exported folder without the service: every digest, every log entry's hash,
+    /// and the recordings against the digests the log holds. Exit code 1 names each
+    /// problem.
+    VerifyExport { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -117,6 +133,25 @@ fn main() -> ExitCode {
             &text,
         )),
         Command::Audit {
+            action: Some(action),
+            ..
+        } => {
+            let result = match action {
+                AuditAction::Export { incident, dir } => {
+                    hotline_bridge::cli::export(&cli.config, incident, &dir)
+                }
+                AuditAction::VerifyExport { dir } => hotline_bridge::cli::verify_export(&dir),
+            };
+            match result {
+                Ok(code) => code,
+                Err(error) => {
+                    eprintln!("hotline-bridge audit: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Audit {
+            action: None,
             incident,
             list,
             verify,

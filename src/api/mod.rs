@@ -1,7 +1,10 @@
-//! The HTTP API (axum): health, Prometheus metrics, incidents and their timelines, tickets,
-//! feedback, and the OpenAPI document. Each endpoint checks the caller's role.
+//! The HTTP API (axum): health, Prometheus metrics, incidents and their timelines,
+//! recordings, tickets, feedback, the OpenAPI document, and the auditor's page. Each
+//! endpoint that returns data checks the caller's role.
 
+mod audit;
 mod auth;
+mod console;
 mod error;
 mod peer;
 mod routes;
@@ -24,6 +27,8 @@ pub struct ApiState {
     pub tokens: Arc<Vec<ApiToken>>,
     /// How long the other platform has to accept a handoff (for the overdue report).
     pub accept_within: std::time::Duration,
+    /// Where recordings are, to serve their files.
+    pub recordings_dir: std::path::PathBuf,
 }
 
 /// The OpenAPI description of this API, kept in the repository and served as is.
@@ -34,8 +39,17 @@ pub fn router(state: ApiState) -> Router {
         .route("/health", get(routes::health))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(routes::openapi))
-        .route("/incidents", get(routes::incidents))
-        .route("/incidents/{incident}", get(routes::incident))
+        .route("/incidents", get(audit::incidents))
+        .route("/incidents/{incident}", get(audit::incident))
+        .route(
+            "/incidents/{incident}/recordings",
+            get(audit::incident_recordings),
+        )
+        .route("/recordings/{file}", get(audit::recording_file))
+        .route("/log/verify", get(audit::verify_log))
+        .route("/console/audit", get(console::page))
+        .route("/console/audit.js", get(console::script))
+        .route("/console/audit.css", get(console::style))
         .route("/tickets", get(routes::tickets))
         .route("/tickets/{number}", get(routes::ticket))
         .route("/tickets/{number}/feedback", post(routes::feedback))

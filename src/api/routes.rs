@@ -86,32 +86,6 @@ pub async fn metrics(
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 
-pub async fn incidents(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    authorize(&headers, &state.tokens, READERS)?;
-    Ok(Json(state.log.incidents(100).await?))
-}
-
-pub async fn incident(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    Path(incident): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    authorize(&headers, &state.tokens, READERS)?;
-    let incident: i64 = incident
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("incident {incident:?} is not a number")))?;
-    let timeline = state.log.timeline(incident).await?;
-    if timeline.is_empty() {
-        return Err(ApiError::NotFound(format!("no incident {incident}")));
-    }
-    Ok(Json(
-        serde_json::json!({ "incident": incident, "timeline": timeline }),
-    ))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TicketFilter {
@@ -155,9 +129,14 @@ pub async fn ticket(
         return Err(ApiError::NotFound(format!("no ticket {number}")));
     };
     let supervision = crate::tickets::supervision::notices(state.log.pool(), &number).await?;
-    Ok(Json(
-        serde_json::json!({ "ticket": ticket, "feedback": feedback, "supervision": supervision }),
-    ))
+    let timeline = state.log.timeline(ticket.incident).await?;
+    let recordings = crate::handoff_log::recordings::recordings(&timeline);
+    Ok(Json(serde_json::json!({
+        "ticket": ticket,
+        "feedback": feedback,
+        "supervision": supervision,
+        "recordings": recordings,
+    })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,8 @@
 //! its own migrations under `migrations/`.
 
 mod entry;
+pub mod recordings;
+pub mod search;
 mod writer;
 
 use std::path::Path;

@@ -135,7 +135,7 @@ impl<W: Write + Seek> WavPair<W> {
         }
         mixed.flush()?;
         self.frames += 1;
-        if self.frames % FLUSH_EVERY == 0 {
+        if self.frames.is_multiple_of(FLUSH_EVERY) {
             self.parties.flush()?;
             self.mixed.flush()?;
         }

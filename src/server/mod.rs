@@ -66,6 +66,7 @@ pub async fn serve(
         log: log.clone(),
         tokens: Arc::new(settings.api_tokens.clone()),
         accept_within: settings.accept_within,
+        recordings_dir: settings.recordings_dir.clone(),
     };
     let deliverer = settings
         .peer

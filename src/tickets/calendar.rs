@@ -171,6 +171,12 @@ impl Calendar {
         }
     }
 
+    /// The UTC instants (ms) from the local midnight that starts `date` to the next one.
+    pub fn day_span(&self, date: Date) -> (i64, i64) {
+        let start = date.days() * 86_400_000 - self.offset_ms;
+        (start, start + 86_400_000)
+    }
+
     /// The local date of a UTC instant.
     pub fn local_date(&self, at_ms: i64) -> Date {
         Date::from_days((at_ms + self.offset_ms).div_euclid(86_400_000))

@@ -270,6 +270,15 @@ pub async fn list(
     Ok(rows.iter().map(ticket).collect())
 }
 
+/// The number of an incident's ticket, if it has one.
+pub async fn number_of(pool: &AnyPool, incident: i64) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT number FROM tickets WHERE incident = $1")
+        .bind(incident)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| r.get("number")))
+}
+
 pub async fn show(
     pool: &AnyPool,
     number: &str,

@@ -41,3 +41,22 @@ pub fn request(
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
+
+/// Status, content type and raw body of a GET.
+pub fn get_bytes(to: SocketAddr, path: &str, token: &str) -> (u16, String, Vec<u8>) {
+    let url = format!("http://{to}{path}");
+    let result = ureq::get(&url)
+        .timeout(Duration::from_secs(10))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call();
+    let response = match result {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => panic!("GET {path}: {error}"),
+    };
+    let status = response.status();
+    let content_type = response.content_type().to_string();
+    let mut bytes = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes);
+    (status, content_type, bytes)
+}

@@ -1,9 +1,12 @@
-//! The auditor's tools on the command line: list incidents, print one incident's timeline,
-//! and verify the handoff log's hash chain.
+//! The auditor's tools on the command line: list incidents, print one incident's timeline
+//! with its recordings, verify the handoff log's hash chain, and export an incident.
+
+pub mod export;
 
 use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::handoff_log::recordings::RecordingFile;
 use crate::handoff_log::{IncidentSummary, Stored};
 
 /// UTC time with milliseconds, as RFC 3339.
@@ -52,6 +55,31 @@ pub fn timeline_text(incident: i64, entries: &[Stored]) -> String {
             e.actor,
             e.event,
             details(&e.details)
+        );
+    }
+    out
+}
+
+/// The recordings of an incident, as `audit INCIDENT` lists them under the timeline.
+pub fn recordings_text(files: &[RecordingFile], dir: &std::path::Path) -> String {
+    if files.is_empty() {
+        return "no recording\n".into();
+    }
+    let mut out = String::from("recordings:\n");
+    for file in files {
+        let duration = file
+            .duration_ms
+            .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+            .unwrap_or_else(|| "not closed".into());
+        let _ = writeln!(
+            out,
+            "  {}  {} ({})  from {:.3}s, {}  sha256 {}",
+            dir.join(&file.file).display(),
+            file.kind,
+            file.channels.join(", "),
+            file.started_offset_ms as f64 / 1000.0,
+            duration,
+            file.sha256.as_deref().unwrap_or("not logged"),
         );
     }
     out
