@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite twice: once with each service under test on SQLite, once on a
 # real PostgreSQL server started here on loopback. Unit tests cover the sans-IO core; the
-# interop tests drive real SIP peers (SIPp, baresip). Installs the peers and PostgreSQL from
-# Debian's packages when they are missing (needs root or sudo).
+# interop tests drive real SIP peers (SIPp, baresip) and the auditor's page runs in headless
+# Chromium. Installs the peers, Chromium and PostgreSQL from Debian's packages when they are
+# missing (needs root or sudo; the full-disk recording test mounts a small tmpfs as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +13,17 @@ need=()
 command -v sipp >/dev/null || need+=(sip-tester)
 command -v baresip >/dev/null || need+=(baresip-core)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-if [ ${#need[@]} -gt 0 ]; then
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+command -v chromium >/dev/null || need_browser=1
+apt_get="$sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get"
+if [ ${#need[@]} -gt 0 ] || [ -n "${need_browser:-}" ]; then
+  $apt_get update -qq
+  if [ ${#need[@]} -gt 0 ]; then
+    $apt_get install -y -qq --no-install-recommends "${need[@]}"
+  fi
+  # The auditor's page is tested in headless Chromium (with the fonts it recommends).
+  if [ -n "${need_browser:-}" ]; then
+    $apt_get install -y -qq chromium
+  fi
 fi
 
 echo "== the suite on SQLite"

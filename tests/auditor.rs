@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::http::{get_bytes, json, request};
-use support::{keyed_seat, rtp_endpoint, sipp_seat, Options, Service, Sipp, AUDITOR_TOKEN, OPERATOR_TOKEN};
+use support::{
+    keyed_seat, rtp_endpoint, sipp_seat, Options, Service, Sipp, AUDITOR_TOKEN, OPERATOR_TOKEN,
+};
 
 const CALL: Duration = Duration::from_secs(40);
 
@@ -54,15 +56,26 @@ fn an_exported_incident_verifies_elsewhere_and_a_changed_file_is_caught() {
     let (code, text) = service.audit(&["1"]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("recordings:"), "{text}");
-    assert!(text.contains("12345-00001.wav  parties (caller, first_seat, linked_seat)"), "{text}");
+    assert!(
+        text.contains("12345-00001.wav  parties (caller, first_seat, linked_seat)"),
+        "{text}"
+    );
     assert!(text.contains("12345-00001-mixed.wav  mixed"), "{text}");
-    assert!(!text.contains("not logged"), "both digests are in the log: {text}");
+    assert!(
+        !text.contains("not logged"),
+        "both digests are in the log: {text}"
+    );
 
     let away = tempfile::tempdir().unwrap();
     let folder = away.path().join("incident-1");
     let (code, text) = service.audit(&["export", "1", folder.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
-    for name in ["timeline.json", "timeline.txt", "manifest.json", "SHA256SUMS"] {
+    for name in [
+        "timeline.json",
+        "timeline.txt",
+        "manifest.json",
+        "SHA256SUMS",
+    ] {
         assert!(folder.join(name).is_file(), "{name} missing");
     }
     let recording = folder.join("recordings/12345-00001-mixed.wav");
@@ -85,15 +98,20 @@ fn an_exported_incident_verifies_elsewhere_and_a_changed_file_is_caught() {
     std::fs::write(&recording, &bytes).unwrap();
     let (code, text) = hotline_bridge(&["audit", "verify-export", folder.to_str().unwrap()]);
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("recordings/12345-00001-mixed.wav: contents changed"), "{text}");
+    assert!(
+        text.contains("recordings/12345-00001-mixed.wav: contents changed"),
+        "{text}"
+    );
     bytes[last] ^= 0x01;
     std::fs::write(&recording, &bytes).unwrap();
 
     // An edited event, with the sums rewritten to hide it, is still caught by its hash.
     let timeline = folder.join("timeline.json");
-    let edited = std::fs::read_to_string(&timeline)
-        .unwrap()
-        .replacen("\"seat\": \"2001\"", "\"seat\": \"2002\"", 1);
+    let edited = std::fs::read_to_string(&timeline).unwrap().replacen(
+        "\"seat\": \"2001\"",
+        "\"seat\": \"2002\"",
+        1,
+    );
     std::fs::write(&timeline, edited).unwrap();
     rewrite_sums(&folder);
     let (code, text) = hotline_bridge(&["audit", "verify-export", folder.to_str().unwrap()]);
@@ -116,7 +134,13 @@ fn rewrite_sums(folder: &Path) {
     }
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
     let mut sums = String::new();
-    for name in ["timeline.json", "timeline.txt", "recordings/12345-00001.wav", "recordings/12345-00001-mixed.wav", "manifest.json"] {
+    for name in [
+        "timeline.json",
+        "timeline.txt",
+        "recordings/12345-00001.wav",
+        "recordings/12345-00001-mixed.wav",
+        "manifest.json",
+    ] {
         let bytes = std::fs::read(folder.join(name)).unwrap();
         sums += &format!("{}  {name}\n", sha256_hex(&bytes));
     }
@@ -125,7 +149,10 @@ fn rewrite_sums(folder: &Path) {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[test]
@@ -139,9 +166,18 @@ fn the_api_finds_incidents_by_filter_and_serves_recordings_to_auditors_only() {
     assert_eq!(found[0]["incident"], 1, "{found}");
     assert_eq!(found[0]["hotline"], "12345");
     assert!(found[0]["ticket"].as_str().unwrap().starts_with("12345-"));
-    for filter in ["mode=phone_transfer", "result=cancelled", "hotline=110", "date=2001-01-01"] {
+    for filter in [
+        "mode=phone_transfer",
+        "result=cancelled",
+        "hotline=110",
+        "date=2001-01-01",
+    ] {
         let (status, body) = get(&format!("/incidents?{filter}"), AUDITOR_TOKEN);
-        assert_eq!((status, json(&body)), (200, serde_json::json!([])), "{filter}");
+        assert_eq!(
+            (status, json(&body)),
+            (200, serde_json::json!([])),
+            "{filter}"
+        );
     }
     let (status, body) = get("/incidents?mode=teleport", AUDITOR_TOKEN);
     assert_eq!(status, 422, "{body}");
@@ -175,7 +211,11 @@ fn the_api_finds_incidents_by_filter_and_serves_recordings_to_auditors_only() {
     let ticket = found[0]["ticket"].as_str().unwrap();
     let (status, body) = get(&format!("/tickets/{ticket}"), AUDITOR_TOKEN);
     assert_eq!(status, 200);
-    assert_eq!(json(&body)["recordings"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(
+        json(&body)["recordings"].as_array().unwrap().len(),
+        2,
+        "{body}"
+    );
 }
 
 /// A headless Chromium with its own profile, killed when dropped.
@@ -257,19 +297,43 @@ fn the_auditors_page_draws_the_call_and_plays_its_recording_in_headless_chromium
             .contains(&e["event"].as_str().unwrap())
         })
         .count();
-    let keys = timeline.iter().filter(|e| e["event"] == "key_pressed").count();
+    let keys = timeline
+        .iter()
+        .filter(|e| e["event"] == "key_pressed")
+        .count();
     assert!(keys >= 2 && marks >= keys + 2, "{timeline:?}");
 
     let url = format!(
         "http://{}/console/audit#token={AUDITOR_TOKEN}&incident=1",
         service.http
     );
-    let budget = ["--virtual-time-budget=20000", "--run-all-compositor-stages-before-draw"];
-    let dom = chromium(&url, &[&budget[..], &["--dump-dom"]].concat(), Duration::from_secs(60));
-    assert!(dom.contains("data-ready=\"incident-1\""), "the page never finished: {dom}");
-    assert!(dom.contains("data-incident=\"1\""), "the list shows incident 1");
-    assert_eq!(dom.matches("class=\"lane\"").count(), 3, "caller, 1001 and 2001");
-    assert_eq!(dom.matches("class=\"mark").count(), marks, "one mark per event drawn");
+    let budget = [
+        "--virtual-time-budget=20000",
+        "--run-all-compositor-stages-before-draw",
+    ];
+    let dom = chromium(
+        &url,
+        &[&budget[..], &["--dump-dom"]].concat(),
+        Duration::from_secs(60),
+    );
+    assert!(
+        dom.contains("data-ready=\"incident-1\""),
+        "the page never finished: {dom}"
+    );
+    assert!(
+        dom.contains("data-incident=\"1\""),
+        "the list shows incident 1"
+    );
+    assert_eq!(
+        dom.matches("class=\"lane\"").count(),
+        3,
+        "caller, 1001 and 2001"
+    );
+    assert_eq!(
+        dom.matches("class=\"mark").count(),
+        marks,
+        "one mark per event drawn"
+    );
     assert_eq!(dom.matches("data-kind=\"key\"").count(), keys);
     assert!(dom.contains("data-ok=\"true\""), "the chain check is shown");
     let duration: f64 = dom
@@ -285,7 +349,11 @@ fn the_auditors_page_draws_the_call_and_plays_its_recording_in_headless_chromium
     let screenshot = format!("--screenshot={}", shot.display());
     chromium(
         &url,
-        &[&budget[..], &["--window-size=1280,1400", screenshot.as_str()]].concat(),
+        &[
+            &budget[..],
+            &["--window-size=1280,1400", screenshot.as_str()],
+        ]
+        .concat(),
         Duration::from_secs(60),
     );
     assert!(shot.is_file(), "no screenshot at {}", shot.display());

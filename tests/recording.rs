@@ -369,3 +369,85 @@ fn after_sigkill_mid_call_the_recording_reads_back_up_to_a_few_seconds_before() 
     assert!(tail.len() > 4000);
     assert!(power(tail, CALLER_HZ) > PRESENT);
 }
+
+/// A small tmpfs mounted over a folder, so that the disk really fills; unmounted on drop.
+/// Mounting needs root, as the CI machine runs the suite.
+struct SmallDisk {
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(path).unwrap();
+        let options = format!("size={size}");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a {size} tmpfs at {} failed; this test needs root",
+            path.display()
+        );
+        SmallDisk {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_recording_with_an_error_and_the_call_goes_on() {
+    let service = Service::start(Options::default());
+    let disk = SmallDisk::mount(&service.dir.path().join("recordings"), "96k");
+    let (caller_rtp, seat_rtp) = (rtp_endpoint(), rtp_endpoint());
+    let seat = sipp_seat(&service, "1001", "seat_answer.xml", seat_rtp.port());
+    let pbx = Sipp::client(&service, "pbx_call_long.xml", "12345")
+        .key("rtp_port", &caller_rtp.port().to_string())
+        .pause_ms(6000)
+        .run();
+    let at_caller = pbx.wait_for_service_rtp(SETUP).expect("answered");
+    let tone = send_tone(&caller_rtp.socket, at_caller, CALLER_HZ, 5.0);
+    assert!(
+        service.wait_for_log("recording stopped", SETUP),
+        "the full disk was never noticed: {}",
+        service.log_text()
+    );
+    let after = seat_rtp.receive(Duration::from_millis(1000));
+    assert!(
+        after.len() >= 40,
+        "the seat still hears the caller once recording failed: {} packets",
+        after.len()
+    );
+    tone.join().unwrap();
+    assert!(pbx.wait(CALL).success());
+    assert!(seat.wait(CALL).success());
+
+    let timeline = service.timeline(1);
+    let failed = entry(&timeline, "recording_failed");
+    let reason = failed["details"]["reason"].as_str().unwrap();
+    assert!(reason.contains("No space left"), "{reason}");
+    let saved = entry(&timeline, "recording_saved");
+    assert_eq!(
+        saved["details"]["files"].as_array().unwrap().len(),
+        2,
+        "{saved}"
+    );
+
+    // What reached the disk before it filled reads back.
+    let [parties, _] = recording_paths(&service, 1);
+    let mut reader = hound::WavReader::open(&parties).expect("readable after the disk filled");
+    let samples: Vec<i16> = reader.samples::<i16>().map_while(Result::ok).collect();
+    let caller: Vec<i16> = samples.iter().step_by(3).copied().collect();
+    assert!(caller.len() >= 4000, "{} samples kept", caller.len());
+    drop(disk);
+}

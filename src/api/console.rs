@@ -23,7 +23,10 @@ pub async fn page() -> impl IntoResponse {
 }
 
 pub async fn script() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT)
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
 }
 
 pub async fn style() -> impl IntoResponse {

@@ -165,7 +165,11 @@ pub fn verify(dir: &Path) -> Result<Vec<String>, ExportError> {
         problems.push(problem);
     }
     for file in &manifest.files {
-        if file.path.split('/').any(|part| part == ".." || part.is_empty()) {
+        if file
+            .path
+            .split('/')
+            .any(|part| part == ".." || part.is_empty())
+        {
             problems.push(format!("{}: not a path inside the export", file.path));
             continue;
         }
@@ -240,7 +244,11 @@ fn check_entry(value: &serde_json::Value) -> Option<String> {
 fn check_logged_digests(entries: &[serde_json::Value], manifest: &Manifest) -> Vec<String> {
     let mut problems = Vec::new();
     let saved = entries.iter().find(|e| e["event"] == "recording_saved");
-    for file in manifest.files.iter().filter(|f| f.path.starts_with("recordings/")) {
+    for file in manifest
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("recordings/"))
+    {
         let name = file.path.trim_start_matches("recordings/");
         let in_log = saved.and_then(|e| {
             e["details"]["files"]

@@ -38,11 +38,20 @@ pub fn recordings(timeline: &[Stored]) -> Vec<RecordingFile> {
         .unwrap_or_default();
     let names: Vec<String> = details["files"]
         .as_array()
-        .map(|files| files.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+        .map(|files| {
+            files
+                .iter()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     let party_channels: Vec<String> = details["channels"]
         .as_array()
-        .map(|c| c.iter().filter_map(|c| c.as_str().map(String::from)).collect())
+        .map(|c| {
+            c.iter()
+                .filter_map(|c| c.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     names
         .into_iter()
@@ -92,7 +101,15 @@ mod tests {
     fn only_plain_wav_names_are_file_names() {
         assert!(is_plain_file_name("12345-00017.wav"));
         assert!(is_plain_file_name("110-00003-mixed.wav"));
-        for bad in ["../db.wav", "a/b.wav", ".hidden.wav", "x.db", "", "a\\b.wav", "%2e%2e.wav"] {
+        for bad in [
+            "../db.wav",
+            "a/b.wav",
+            ".hidden.wav",
+            "x.db",
+            "",
+            "a\\b.wav",
+            "%2e%2e.wav",
+        ] {
             assert!(!is_plain_file_name(bad), "{bad}");
         }
     }

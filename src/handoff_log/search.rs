@@ -94,15 +94,16 @@ impl HandoffLog {
         }
         let last_ids: Vec<i64> = rows.iter().map(|r| r.get("last_id")).collect();
         let last_events = self.events_by_id(&last_ids).await?;
-        let tickets: HashMap<i64, String> =
-            sqlx::query("SELECT incident, number FROM tickets WHERE incident >= $1 AND incident <= $2")
-                .bind(low)
-                .bind(high)
-                .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(|r| (r.get("incident"), r.get("number")))
-                .collect();
+        let tickets: HashMap<i64, String> = sqlx::query(
+            "SELECT incident, number FROM tickets WHERE incident >= $1 AND incident <= $2",
+        )
+        .bind(low)
+        .bind(high)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| (r.get("incident"), r.get("number")))
+        .collect();
 
         let mut found = Vec::new();
         for row in rows {
