@@ -50,6 +50,20 @@ pub enum Verdict {
     },
 }
 
+/// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`): a deferred transaction that reads first fails with "database is locked" when
+/// it tries to upgrade while another connection writes, instead of waiting its turn.
+pub async fn begin_write(
+    pool: &AnyPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    let statement = if pool.connect_options().database_url.scheme() == "sqlite" {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN"
+    };
+    pool.begin_with(statement).await
+}
+
 #[derive(Clone)]
 pub struct HandoffLog {
     pool: AnyPool,
@@ -137,7 +151,7 @@ impl HandoffLog {
 
     /// Appends entries in one transaction, chained after `prev_hash`; returns the new head.
     pub async fn append(&self, prev_hash: &str, entries: &[Entry]) -> Result<String, LogError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         let mut head = prev_hash.to_string();
         for entry in entries {
             let hash = entry.chain_hash(&head);

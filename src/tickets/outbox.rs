@@ -162,7 +162,7 @@ fn post(url: &str, token: &str, key: &str, body: &str) -> Result<Value, String> 
 /// Marks a message delivered and applies what the peer answered.
 async fn delivered(pool: &AnyPool, item: &Pending, response: &Value) -> Result<(), sqlx::Error> {
     let now = now_ms();
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::handoff_log::begin_write(pool).await?;
     sqlx::query("UPDATE outbox SET delivered_ms = $1, attempts = attempts + 1 WHERE id = $2")
         .bind(now)
         .bind(item.id)

@@ -98,7 +98,7 @@ pub async fn receive_notice(
     notice: &HandoffNotice,
     now: i64,
 ) -> Result<Value, PeerError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::handoff_log::begin_write(pool).await?;
     if let Some(response) = remembered(&mut tx, key).await? {
         return Ok(response);
     }
@@ -190,7 +190,7 @@ pub async fn receive_work_log(
     log: &WorkLog,
     now: i64,
 ) -> Result<Value, PeerError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::handoff_log::begin_write(pool).await?;
     if let Some(response) = remembered(&mut tx, key).await? {
         return Ok(response);
     }

@@ -395,7 +395,7 @@ pub async fn add_feedback(
     if text.trim().is_empty() {
         return Err(FeedbackError::Empty);
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::handoff_log::begin_write(pool).await?;
     let status: Option<String> = sqlx::query("SELECT status FROM tickets WHERE number = $1")
         .bind(number.to_string())
         .fetch_optional(&mut *tx)
