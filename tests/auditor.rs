@@ -6,9 +6,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use support::browser::Browser;
 use support::http::{get_bytes, json, request};
 use support::{
     keyed_seat, rtp_endpoint, sipp_seat, Options, Service, Sipp, AUDITOR_TOKEN, OPERATOR_TOKEN,
@@ -218,57 +219,6 @@ fn the_api_finds_incidents_by_filter_and_serves_recordings_to_auditors_only() {
     );
 }
 
-/// A headless Chromium with its own profile, killed when dropped.
-struct Browser {
-    child: Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs Chromium headless on `url` with `extra` arguments and returns what it printed.
-fn chromium(url: &str, extra: &[&str], within: Duration) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = profile.path().join("stdout");
-    let child = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--mute-audio",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(extra)
-        .arg(url)
-        .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium is installed (Debian package chromium)");
-    let mut browser = Browser {
-        child,
-        _profile: profile,
-    };
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if browser.child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::fs::read_to_string(&out).unwrap_or_default()
-}
-
 /// Where test artefacts are kept: `target/tmp/test-artefacts/`.
 fn artefact(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-artefacts");
@@ -307,19 +257,11 @@ fn the_auditors_page_draws_the_call_and_plays_its_recording_in_headless_chromium
         "http://{}/console/audit#token={AUDITOR_TOKEN}&incident=1",
         service.http
     );
-    let budget = [
-        "--virtual-time-budget=20000",
-        "--run-all-compositor-stages-before-draw",
-    ];
-    let dom = chromium(
-        &url,
-        &[&budget[..], &["--dump-dom"]].concat(),
-        Duration::from_secs(60),
-    );
-    assert!(
-        dom.contains("data-ready=\"incident-1\""),
-        "the page never finished: {dom}"
-    );
+    let mut browser = Browser::start(1280, 1400);
+    browser.open(&url);
+    let ready = browser.wait_for_body_data("ready", "incident-1", Duration::from_secs(60));
+    let dom = browser.dom();
+    assert!(ready, "the page never finished: {dom}");
     assert!(
         dom.contains("data-incident=\"1\""),
         "the list shows incident 1"
@@ -345,17 +287,8 @@ fn the_auditors_page_draws_the_call_and_plays_its_recording_in_headless_chromium
     assert!(duration > 3.0, "the recording lasts {duration} s");
 
     let shot = artefact("auditor-page.png");
-    let _ = std::fs::remove_file(&shot);
-    let screenshot = format!("--screenshot={}", shot.display());
-    chromium(
-        &url,
-        &[
-            &budget[..],
-            &["--window-size=1280,1400", screenshot.as_str()],
-        ]
-        .concat(),
-        Duration::from_secs(60),
-    );
-    assert!(shot.is_file(), "no screenshot at {}", shot.display());
+    let png = browser.screenshot();
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    std::fs::write(&shot, png).unwrap();
     println!("screenshot: {}", shot.display());
 }

@@ -5,6 +5,7 @@
 
 pub mod audio;
 pub mod baresip;
+pub mod browser;
 pub mod http;
 
 use std::io::{BufRead, BufReader};
