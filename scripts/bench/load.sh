@@ -9,7 +9,8 @@
 # Phase 2, concurrent relayed calls: CONCURRENT calls, each streaming A-law RTP at 50
 # packets per second to the service, which relays it to the UAS, held for HOLD_SECONDS.
 # Reports the service's CPU and resident memory at full load and per call, and RTP packets
-# received and relayed by the service.
+# received and relayed by the service. Every call is recorded (two WAV files each) unless
+# RECORD=false is set; the recordings' count and size are reported at the end.
 set -euo pipefail
 RATE=${1:-500}
 CALLS=${2:-10000}
@@ -43,6 +44,7 @@ rtp_timeout_secs = 3600
 url = "sqlite://$WORK/db"
 [recordings]
 dir = "$WORK/rec"
+enabled = ${RECORD:-true}
 [[hotline]]
 name = "12345"
 numbers = ["12345"]
@@ -117,6 +119,7 @@ ELAPSED=$(echo "$S1 - $S0" | bc)
 echo "service CPU at full load: $(echo "scale=1; 100 * ($T1 - $T0) / $HZ / $ELAPSED" | bc) % of one core"
 echo "service RSS: idle ${RSS0} KiB, loaded ${RSS1} KiB, $(echo "scale=1; ($RSS1 - $RSS0) / $CONCURRENT" | bc) KiB per call"
 echo "receive-buffer drops on the service's RTP sockets: $DROPS (all sockets on the machine: $((SNMP1 - SNMP0)), mostly the load generator's, which never reads)"
+echo "recordings: $(find "$WORK/rec" -name '*.wav' 2>/dev/null | wc -l) files, $(du -sh "$WORK/rec" 2>/dev/null | cut -f1) (recording ${RECORD:-true})"
 wait $UAC_RTP || true
 kill -TERM $SVC
 wait $SVC 2>/dev/null || true
