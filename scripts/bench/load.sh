@@ -124,3 +124,13 @@ wait $UAC_RTP || true
 kill -TERM $SVC
 wait $SVC 2>/dev/null || true
 grep "RTP packets since start" "$WORK/service.log" | sed 's/.*RTP packets/RTP packets/'
+# What the recordings missed, from the handoff log: audio the writer could not keep up with
+# (lost_ms in recording_saved) and recordings that ended in an error.
+python3 -c "
+import json, sqlite3
+db = sqlite3.connect('$WORK/db')
+saved = [json.loads(d) for (d,) in db.execute(\"SELECT details FROM handoff_events WHERE event = 'recording_saved'\")]
+failed = db.execute(\"SELECT count(*) FROM handoff_events WHERE event = 'recording_failed'\").fetchone()[0]
+lost = [s.get('lost_ms', 0) for s in saved]
+print(f'recordings saved: {len(saved)}, failed: {failed}, with audio lost: {sum(1 for l in lost if l)}, audio lost in all: {sum(lost)} ms')
+"
