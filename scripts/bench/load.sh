@@ -123,7 +123,8 @@ echo "recordings: $(find "$WORK/rec" -name '*.wav' 2>/dev/null | wc -l) files, $
 wait $UAC_RTP || true
 kill -TERM $SVC
 wait $SVC 2>/dev/null || true
-grep "RTP packets since start" "$WORK/service.log" | sed 's/.*RTP packets/RTP packets/'
+grep "RTP packets since start" "$WORK/service.log" | sed 's/.*RTP packets/RTP packets/' ||
+  { echo "the service logged no RTP totals; the end of its log:"; tail -5 "$WORK/service.log"; }
 # What the recordings missed, from the handoff log: audio the writer could not keep up with
 # (lost_ms in recording_saved) and recordings that ended in an error.
 python3 -c "
