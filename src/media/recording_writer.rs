@@ -3,7 +3,8 @@
 //!
 //! Each incident gets two WAV files, 8 kHz 16-bit PCM: one channel per party, and the mix
 //! in mono. The headers are rewritten every second, so a crash leaves readable files that
-//! miss at most the last second or so. A write that fails (a full disk) ends that
+//! miss at most the last second or so. Frames dropped because the disk fell behind are
+//! written as silence, so that what follows stays at its time. A write that fails (a full disk) ends that
 //! recording with [`MediaEvent::RecordingFailed`]; calls are not touched.
 
 use std::collections::HashMap;
@@ -38,12 +39,16 @@ enum Message {
         dir: PathBuf,
         files: [String; 2],
     },
+    /// The recording's frame number `index` (counted from 0 on the recording's clock).
     Frame {
         incident: IncidentId,
+        index: u64,
         frame: Box<RecordedFrame>,
     },
+    /// The recording ends after `frames` frames, `lost_frames` of which were dropped.
     Stop {
         incident: IncidentId,
+        frames: u64,
         lost_frames: u64,
     },
 }
@@ -75,22 +80,25 @@ impl WriterHandle {
         });
     }
 
-    /// Queues a frame; false when the disk is so far behind that the frame was dropped.
-    pub fn frame(&self, incident: IncidentId, frame: &RecordedFrame) -> bool {
+    /// Queues the recording's frame number `index`; false when the disk is so far behind
+    /// that the frame was dropped (the file gets silence in its place).
+    pub fn frame(&self, incident: IncidentId, index: u64, frame: &RecordedFrame) -> bool {
         if self.queued.load(Ordering::Relaxed) >= MAX_QUEUED {
             return false;
         }
         self.queued.fetch_add(1, Ordering::Relaxed);
         let message = Message::Frame {
             incident,
+            index,
             frame: Box::new(frame.clone()),
         };
         self.sender.send(message).is_ok()
     }
 
-    pub fn stop(&self, incident: IncidentId, lost_frames: u64) {
+    pub fn stop(&self, incident: IncidentId, frames: u64, lost_frames: u64) {
         let _ = self.sender.send(Message::Stop {
             incident,
+            frames,
             lost_frames,
         });
     }
@@ -144,6 +152,16 @@ impl<W: Write + Seek> WavPair<W> {
 
     pub fn frames(&self) -> u64 {
         self.frames
+    }
+
+    /// Writes silence until the files hold `frames` frames, so that audio after frames
+    /// that were dropped stays at its time.
+    pub fn pad_to(&mut self, frames: u64) -> hound::Result<()> {
+        let silence = RecordedFrame::default();
+        while self.frames < frames {
+            self.write(&silence)?;
+        }
+        Ok(())
     }
 
     pub fn finish(self) -> hound::Result<()> {
@@ -237,6 +255,9 @@ struct Open {
     names: [String; 2],
     /// None once writing failed (or the files could not be created).
     pair: Option<WavPair<BlockWriter<File>>>,
+    /// Whether this recording created its files; when it could not, whatever is at its
+    /// paths belongs to somebody else and is not reported as saved.
+    owned: bool,
     frames: u64,
 }
 
@@ -246,14 +267,21 @@ fn create(path: &Path) -> io::Result<BlockWriter<File>> {
     Ok(BlockWriter::new(file))
 }
 
-fn open_pair(paths: &[PathBuf; 2]) -> Result<WavPair<BlockWriter<File>>, String> {
+/// Creates both files of a recording, or neither: when the second cannot be created, the
+/// first is removed again.
+fn create_pair(paths: &[PathBuf; 2]) -> Result<[BlockWriter<File>; 2], String> {
     let dir = paths[0].parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let parties =
         create(&paths[0]).map_err(|e| format!("cannot create {}: {e}", paths[0].display()))?;
-    let mixed =
-        create(&paths[1]).map_err(|e| format!("cannot create {}: {e}", paths[1].display()))?;
-    WavPair::new(parties, mixed).map_err(|e| format!("cannot write {}: {e}", paths[0].display()))
+    match create(&paths[1]) {
+        Ok(mixed) => Ok([parties, mixed]),
+        Err(error) => {
+            drop(parties);
+            let _ = std::fs::remove_file(&paths[0]);
+            Err(format!("cannot create {}: {error}", paths[1].display()))
+        }
+    }
 }
 
 /// SHA-256 of a file, lowercase hex, and its length.
@@ -292,7 +320,15 @@ fn run(
                 files,
             } => {
                 let paths = [dir.join(&files[0]), dir.join(&files[1])];
-                let pair = match open_pair(&paths) {
+                let (owned, opened) = match create_pair(&paths) {
+                    Ok([parties, mixed]) => (
+                        true,
+                        WavPair::new(parties, mixed)
+                            .map_err(|e| format!("cannot write {}: {e}", paths[0].display())),
+                    ),
+                    Err(reason) => (false, Err(reason)),
+                };
+                let pair = match opened {
                     Ok(pair) => Some(pair),
                     Err(reason) => {
                         let _ = events.send(MediaEvent::RecordingFailed { incident, reason });
@@ -303,11 +339,16 @@ fn run(
                     paths,
                     names: files,
                     pair,
+                    owned,
                     frames: 0,
                 };
                 open.insert(incident, recording);
             }
-            Message::Frame { incident, frame } => {
+            Message::Frame {
+                incident,
+                index,
+                frame,
+            } => {
                 queued.fetch_sub(1, Ordering::Relaxed);
                 let Some(recording) = open.get_mut(&incident) else {
                     continue;
@@ -315,7 +356,7 @@ fn run(
                 let Some(pair) = recording.pair.as_mut() else {
                     continue;
                 };
-                if let Err(error) = pair.write(&frame) {
+                if let Err(error) = pair.pad_to(index).and_then(|()| pair.write(&frame)) {
                     let reason = format!("cannot write {}: {error}", recording.paths[0].display());
                     recording.frames = pair.frames();
                     // What reached the disk stays; finishing may fail too on a full disk.
@@ -325,14 +366,16 @@ fn run(
             }
             Message::Stop {
                 incident,
+                frames,
                 lost_frames,
             } => {
                 let Some(mut recording) = open.remove(&incident) else {
                     continue;
                 };
-                if let Some(pair) = recording.pair.take() {
+                if let Some(mut pair) = recording.pair.take() {
+                    let padded = pair.pad_to(frames);
                     recording.frames = pair.frames();
-                    if let Err(error) = pair.finish() {
+                    if let Err(error) = padded.and(pair.finish()) {
                         let reason =
                             format!("cannot finish {}: {error}", recording.paths[0].display());
                         let _ = events.send(MediaEvent::RecordingFailed { incident, reason });
@@ -353,6 +396,9 @@ fn run(
 /// The files of a stopped recording that exist, with their digests.
 fn saved_files(recording: &Open) -> Vec<SavedFile> {
     let mut saved = Vec::new();
+    if !recording.owned {
+        return saved;
+    }
     for (path, name) in recording.paths.iter().zip(&recording.names) {
         match digest_file(path) {
             Ok((sha256, bytes)) => saved.push(SavedFile {
@@ -484,6 +530,63 @@ mod tests {
         assert!(file.contents().is_empty());
         drop(writer);
         assert_eq!(file.contents(), vec![7; 100]);
+    }
+
+    fn names(incident: u64) -> [String; 2] {
+        [
+            format!("r-{incident}.wav"),
+            format!("r-{incident}-mixed.wav"),
+        ]
+    }
+
+    #[test]
+    fn frames_dropped_on_the_way_become_silence_so_later_audio_keeps_its_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (events, mut reports) = tokio::sync::mpsc::unbounded_channel();
+        let writer = WriterHandle::spawn(events).unwrap();
+        let incident = IncidentId(1);
+        writer.start(incident, dir.path().to_path_buf(), names(1));
+        assert!(writer.frame(incident, 0, &frame(10)));
+        assert!(writer.frame(incident, 3, &frame(20)));
+        writer.stop(incident, 5, 3);
+        let MediaEvent::RecordingSaved {
+            files,
+            duration_ms,
+            lost_ms,
+            ..
+        } = reports.blocking_recv().unwrap()
+        else {
+            panic!("not saved");
+        };
+        assert_eq!((files.len(), duration_ms, lost_ms), (2, 100, 60));
+        let mut reader = hound::WavReader::open(dir.path().join("r-1-mixed.wav")).unwrap();
+        let mixed: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+        assert_eq!(mixed.len(), 5 * FRAME);
+        let first_of = |n: usize| mixed[n * FRAME];
+        assert_eq!([0, 1, 2, 3, 4].map(first_of), [33, 0, 0, 63, 0]);
+    }
+
+    #[test]
+    fn files_it_could_not_create_are_not_reported_as_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let [parties, mixed] = names(2).map(|name| dir.path().join(name));
+        std::fs::write(&mixed, b"somebody else's evidence").unwrap();
+        let (events, mut reports) = tokio::sync::mpsc::unbounded_channel();
+        let writer = WriterHandle::spawn(events).unwrap();
+        let incident = IncidentId(2);
+        writer.start(incident, dir.path().to_path_buf(), names(2));
+        writer.frame(incident, 0, &frame(1));
+        writer.stop(incident, 1, 0);
+        let MediaEvent::RecordingFailed { reason, .. } = reports.blocking_recv().unwrap() else {
+            panic!("no failure reported");
+        };
+        assert!(reason.contains("cannot create") && reason.contains("r-2-mixed.wav"));
+        let MediaEvent::RecordingSaved { files, .. } = reports.blocking_recv().unwrap() else {
+            panic!("not ended");
+        };
+        assert!(files.is_empty(), "{files:?}");
+        assert!(!parties.exists(), "the half-made pair is removed");
+        assert_eq!(std::fs::read(&mixed).unwrap(), b"somebody else's evidence");
     }
 
     /// A disk that takes `room` bytes and then reports itself full.

@@ -157,7 +157,7 @@ impl Recording {
         let clock = &mut *clock;
         while clock.frames < due {
             clock.recorder.next_frame(&mut clock.frame);
-            if !writer.frame(self.incident, &clock.frame) {
+            if !writer.frame(self.incident, clock.frames, &clock.frame) {
                 clock.lost += 1;
             }
             clock.frames += 1;
@@ -375,8 +375,8 @@ impl Relay {
                 state.recording = None;
             }
         }
-        let lost = recording.state.lock().expect("recording").lost;
-        writer.stop(incident, lost);
+        let clock = recording.state.lock().expect("recording");
+        writer.stop(incident, clock.frames, clock.lost);
     }
 
     fn mix(&mut self, legs: Vec<LegId>) {
