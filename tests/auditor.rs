@@ -119,6 +119,26 @@ fn an_exported_incident_verifies_elsewhere_and_a_changed_file_is_caught() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("was altered"), "{text}");
 
+    // A recording taken out of the folder, the manifest and the sums is missed by the log.
+    let second = away.path().join("incident-1-again");
+    let (code, text) = service.audit(&["export", "1", second.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let manifest_path = second.join("manifest.json");
+    let mut manifest = json(&std::fs::read_to_string(&manifest_path).unwrap());
+    manifest["files"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| f["path"] != "recordings/12345-00001.wav");
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    std::fs::remove_file(second.join("recordings/12345-00001.wav")).unwrap();
+    rewrite_sums(&second);
+    let (code, text) = hotline_bridge(&["audit", "verify-export", second.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("recordings/12345-00001.wav: in the log but not in the export"),
+        "{text}"
+    );
+
     // An export never overwrites another.
     let (code, text) = service.audit(&["export", "1", folder.to_str().unwrap()]);
     assert_eq!(code, 2, "{text}");
@@ -135,13 +155,11 @@ fn rewrite_sums(folder: &Path) {
     }
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
     let mut sums = String::new();
-    for name in [
-        "timeline.json",
-        "timeline.txt",
-        "recordings/12345-00001.wav",
-        "recordings/12345-00001-mixed.wav",
-        "manifest.json",
-    ] {
+    let names = manifest["files"].as_array().unwrap().iter();
+    for name in names
+        .map(|f| f["path"].as_str().unwrap())
+        .chain(["manifest.json"])
+    {
         let bytes = std::fs::read(folder.join(name)).unwrap();
         sums += &format!("{}  {name}\n", sha256_hex(&bytes));
     }

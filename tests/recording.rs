@@ -418,7 +418,7 @@ fn a_full_disk_stops_the_recording_with_an_error_and_the_call_goes_on() {
     let at_caller = pbx.wait_for_service_rtp(SETUP).expect("answered");
     let tone = send_tone(&caller_rtp.socket, at_caller, CALLER_HZ, 5.0);
     assert!(
-        service.wait_for_log("recording stopped", SETUP),
+        service.wait_for_log("recording failed", SETUP),
         "the full disk was never noticed: {}",
         service.log_text()
     );

@@ -161,15 +161,12 @@ pub fn verify(dir: &Path) -> Result<Vec<String>, ExportError> {
         .map_err(|e| ExportError::Manifest(manifest_path.clone(), e.to_string()))?;
     let mut problems = Vec::new();
 
-    for problem in check_sums(dir)? {
-        problems.push(problem);
+    problems.extend(check_sums(dir, &manifest)?);
+    for reason in &manifest.missing {
+        problems.push(format!("not exported: {reason}"));
     }
     for file in &manifest.files {
-        if file
-            .path
-            .split('/')
-            .any(|part| part == ".." || part.is_empty())
-        {
+        if !inside_export(&file.path) {
             problems.push(format!("{}: not a path inside the export", file.path));
             continue;
         }
@@ -197,25 +194,64 @@ pub fn verify(dir: &Path) -> Result<Vec<String>, ExportError> {
             problems.push(format!("timeline.json entry {}: {problem}", index + 1));
         }
     }
+    for pair in entries.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        let next = before["id"].as_i64().map(|id| id + 1);
+        if next.is_some() && after["id"].as_i64() == next && after["prev_hash"] != before["hash"] {
+            problems.push(format!(
+                "timeline.json: event {} does not follow event {} in the chain",
+                after["id"], before["id"]
+            ));
+        }
+    }
     problems.extend(check_logged_digests(&entries, &manifest));
     Ok(problems)
 }
 
-/// Every line of `SHA256SUMS` against the file it names.
-fn check_sums(dir: &Path) -> Result<Vec<String>, ExportError> {
+/// A relative path that stays inside the export folder.
+fn inside_export(path: &str) -> bool {
+    !path.starts_with('/')
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// Every line of `SHA256SUMS` against the file it names; it must name the manifest's files
+/// and the manifest, and nothing else.
+fn check_sums(dir: &Path, manifest: &Manifest) -> Result<Vec<String>, ExportError> {
     let path = dir.join("SHA256SUMS");
     let text = fs::read_to_string(&path).map_err(io_error(&path))?;
     let mut problems = Vec::new();
+    let mut named = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let Some((digest, name)) = line.split_once("  ") else {
             problems.push(format!("SHA256SUMS: unreadable line {line:?}"));
             continue;
         };
+        named.push(name);
+        if !inside_export(name) {
+            problems.push(format!(
+                "SHA256SUMS: {name} is not a path inside the export"
+            ));
+            continue;
+        }
+        if name != "manifest.json" && !manifest.files.iter().any(|f| f.path == name) {
+            problems.push(format!("SHA256SUMS: {name} is not in manifest.json"));
+        }
         match digest_file(&dir.join(name)) {
             Ok((actual, _)) if actual == digest => {}
             Ok(_) => problems.push(format!("{name}: does not match SHA256SUMS")),
             Err(error) => problems.push(format!("{name}: {error}")),
         }
+    }
+    for file in &manifest.files {
+        if !named.contains(&file.path.as_str()) {
+            problems.push(format!("SHA256SUMS: {} is missing", file.path));
+        }
+    }
+    if !named.contains(&"manifest.json") {
+        problems.push("SHA256SUMS: manifest.json is missing".into());
     }
     Ok(problems)
 }
@@ -240,10 +276,23 @@ fn check_entry(value: &serde_json::Value) -> Option<String> {
     (entry.chain_hash(&prev) != hash).then(|| format!("{} was altered", entry.event))
 }
 
-/// The recordings' digests in the manifest against those in the exported timeline.
+/// The recordings' digests in the manifest against those in the exported timeline, and
+/// every recording the timeline names present in the manifest.
 fn check_logged_digests(entries: &[serde_json::Value], manifest: &Manifest) -> Vec<String> {
     let mut problems = Vec::new();
     let saved = entries.iter().find(|e| e["event"] == "recording_saved");
+    let logged = saved
+        .and_then(|e| e["details"]["files"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["file"].as_str());
+    for name in logged {
+        let path = format!("recordings/{name}");
+        let known_missing = manifest.missing.iter().any(|m| m.contains(name));
+        if !known_missing && !manifest.files.iter().any(|f| f.path == path) {
+            problems.push(format!("{path}: in the log but not in the export"));
+        }
+    }
     for file in manifest
         .files
         .iter()
@@ -272,4 +321,92 @@ fn check_logged_digests(entries: &[serde_json::Value], manifest: &Manifest) -> V
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handoff_log::GENESIS;
+
+    fn entry(event: &str, details: &str) -> Entry {
+        Entry {
+            incident: 1,
+            at_ms: 1_700_000_000_000,
+            offset_ms: 0,
+            actor: "system".into(),
+            event: event.into(),
+            details: details.into(),
+            hotline: "12345".into(),
+            category: None,
+        }
+    }
+
+    fn chained(entries: Vec<Entry>) -> Vec<Stored> {
+        let mut prev = GENESIS.to_string();
+        let mut stored = Vec::new();
+        for (id, entry) in (5..).zip(entries) {
+            let hash = entry.chain_hash(&prev);
+            stored.push(Stored {
+                id,
+                entry,
+                prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            });
+        }
+        stored
+    }
+
+    fn export(timeline: &[Stored]) -> (tempfile::TempDir, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let incident = Incident {
+            incident: 1,
+            ticket: None,
+            timeline,
+            recordings: &[],
+            recordings_dir: dir.path(),
+            verdict: &Verdict::Intact { events: 2 },
+            head: &timeline.last().unwrap().hash,
+            exported_ms: 0,
+        };
+        let folder = dir.path().join("export");
+        write(&folder, &incident).unwrap();
+        let problems = verify(&folder).unwrap();
+        (dir, problems)
+    }
+
+    #[test]
+    fn an_entry_rewritten_with_a_fresh_hash_breaks_the_link_to_the_next() {
+        let honest = chained(vec![
+            entry("call_received", r#"{"caller":"13800000000"}"#),
+            entry("call_ended", r#"{"reason":"caller_hung_up"}"#),
+        ]);
+        let (_dir, problems) = export(&honest);
+        assert!(problems.is_empty(), "{problems:?}");
+
+        let mut forged = honest.clone();
+        forged[0].entry.details = r#"{"caller":"13900000000"}"#.into();
+        forged[0].hash = forged[0].entry.chain_hash(GENESIS);
+        let (_dir, problems) = export(&forged);
+        assert_eq!(
+            problems,
+            ["timeline.json: event 6 does not follow event 5 in the chain"]
+        );
+    }
+
+    #[test]
+    fn only_relative_paths_inside_the_folder_are_accepted() {
+        for good in ["manifest.json", "recordings/12345-00001.wav"] {
+            assert!(inside_export(good), "{good}");
+        }
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "recordings/../../x",
+            "a//b",
+            "./x",
+            "",
+        ] {
+            assert!(!inside_export(bad), "{bad}");
+        }
+    }
 }

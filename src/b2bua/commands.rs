@@ -63,6 +63,9 @@ impl Engine {
                 leg,
                 channel,
             }),
+            Command::RecordLeave { incident, leg } => self
+                .media
+                .push_back(MediaCommand::RecordLeave { incident, leg }),
             Command::RecordStop { incident } => {
                 self.media.push_back(MediaCommand::RecordStop { incident })
             }

@@ -233,7 +233,7 @@ impl Engine {
                 self.control.handle(event, now);
             }
             MediaEvent::RecordingFailed { incident, reason } => {
-                tracing::warn!(%incident, %reason, "recording stopped");
+                tracing::warn!(%incident, %reason, "recording failed; the call goes on unrecorded");
                 self.control
                     .handle(Event::RecordingFailed { incident, reason }, now);
             }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::incident::{Member, Pending, Purpose, Role};
+use super::incident::{Member, Pending, Purpose, Referrer, Role};
 use super::{
     Actor, CallControl, Command, EndReason, HandoffMode, HandoffTrigger, IncidentId, KeyAction,
     LegId, RecordKind, SeatFailure,
@@ -269,9 +269,10 @@ impl CallControl {
             _ => {
                 let mode = incident.handoff.unwrap_or(HandoffMode::PhoneTransfer);
                 self.complete_handoff(id, mode, now);
-                if let Some((referrer, _)) = self.incidents[&id].referrer {
-                    self.notify_refer(referrer, 200, true);
-                    self.commands.push_back(Command::Hangup { leg: referrer });
+                if let Some(referrer) = self.incidents[&id].referrer {
+                    self.notify_refer(referrer.leg, 200, true);
+                    self.commands
+                        .push_back(Command::Hangup { leg: referrer.leg });
                     self.release_referrer(id, now);
                 }
             }
@@ -297,10 +298,10 @@ impl CallControl {
 
     fn release_referrer(&mut self, id: IncidentId, now: Instant) {
         let incident = self.incidents.get_mut(&id).expect("live");
-        if let Some((leg, seat)) = incident.referrer.take() {
-            self.legs.remove(&leg);
-            if self.seats.release(seat, now) {
-                self.seat_returned(seat, now);
+        if let Some(referrer) = incident.referrer.take() {
+            self.legs.remove(&referrer.leg);
+            if self.seats.release(referrer.seat, now) {
+                self.seat_returned(referrer.seat, now);
             }
         }
     }
@@ -326,17 +327,17 @@ impl CallControl {
             return;
         };
         let incident = self.incidents.get_mut(&id).expect("live");
-        if let Some((referrer, seat)) = incident.referrer.take() {
+        if let Some(Referrer { leg, seat, first }) = incident.referrer.take() {
             // The phone that sent REFER still holds its call: the caller goes back to it.
             incident.members.push(Member {
-                leg: referrer,
-                role: Role::Seat { seat, first: true },
+                leg,
+                role: Role::Seat { seat, first },
             });
-            self.notify_refer(referrer, 487, true);
+            self.notify_refer(leg, 487, true);
             let kind = RecordKind::CallerReturned {
                 seat: self.seat_name(seat),
             };
-            self.record(id, Some(referrer), self.seat_actor(seat), kind, now);
+            self.record(id, Some(leg), self.seat_actor(seat), kind, now);
             self.remedia(id, now);
             return;
         }
@@ -391,7 +392,7 @@ impl CallControl {
         };
         let incident = &self.incidents[&id];
         let Some(Member {
-            role: Role::Seat { seat, .. },
+            role: Role::Seat { seat, first },
             ..
         }) = incident.member(leg)
         else {
@@ -430,7 +431,7 @@ impl CallControl {
         self.notify_refer(leg, 100, false);
         let incident = self.incidents.get_mut(&id).expect("live");
         incident.remove_member(leg);
-        incident.referrer = Some((leg, seat));
+        incident.referrer = Some(Referrer { leg, seat, first });
         incident.handoff = Some(HandoffMode::PhoneTransfer);
         self.dial(id, target_seat, Purpose::Transfer { return_to: None }, now);
     }

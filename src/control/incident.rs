@@ -23,6 +23,15 @@ pub struct Member {
     pub role: Role,
 }
 
+/// A seat that sent REFER: it left the call but holds its leg until the transfer ends, and
+/// takes the caller back, in the role it had, when the transfer fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Referrer {
+    pub leg: LegId,
+    pub seat: SeatId,
+    pub first: bool,
+}
+
 /// Why a seat is being rung.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -53,7 +62,9 @@ pub struct Incident {
     pub members: Vec<Member>,
     pub pending: Option<Pending>,
     /// A seat that asked for a transfer with REFER and waits on its leg for the outcome.
-    pub referrer: Option<(LegId, SeatId)>,
+    pub referrer: Option<Referrer>,
+    /// The first receiver (首接): the seat that answered first, once one has.
+    pub first_receiver: Option<SeatId>,
     /// The caller waits for a free seat.
     pub queued: bool,
     /// When the caller first had to wait for a seat; the queue time counts from here.
@@ -84,6 +95,7 @@ impl Incident {
             members: Vec::new(),
             pending: None,
             referrer: None,
+            first_receiver: None,
             queued: false,
             queued_at: None,
             tried: Vec::new(),

@@ -199,6 +199,9 @@ pub enum Command {
         leg: LegId,
         channel: Channel,
     },
+    /// Stop recording the leg's party: it left the call (a seat that sent REFER keeps its
+    /// leg until the transfer ends, but is no longer heard in the call or the recording).
+    RecordLeave { incident: IncidentId, leg: LegId },
     /// Close the incident's recording files.
     RecordStop { incident: IncidentId },
 }
@@ -288,7 +291,7 @@ impl CallControl {
             .member(leg)
             .is_some_and(|m| matches!(m.role, Role::Seat { .. }))
             || incident.pending.is_some_and(|p| p.leg == leg)
-            || incident.referrer.is_some_and(|(l, _)| l == leg)
+            || incident.referrer.is_some_and(|r| r.leg == leg)
     }
 
     pub fn active_incidents(&self) -> usize {
@@ -449,7 +452,7 @@ impl CallControl {
         self.legs.retain(|_, owner| *owner != id);
         let mut seats: Vec<SeatId> = incident.seats().map(|(_, seat, _)| seat).collect();
         seats.extend(incident.pending.map(|p| p.seat));
-        seats.extend(incident.referrer.map(|(_, seat)| seat));
+        seats.extend(incident.referrer.map(|r| r.seat));
         for seat in seats {
             if self.seats.release(seat, now) {
                 self.seat_returned(seat, now);

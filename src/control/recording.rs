@@ -107,7 +107,20 @@ impl CallControl {
             self.record(id, None, Actor::System, kind, now);
         }
         let incident = self.incidents.get_mut(&id).expect("checked above");
+        let members: Vec<LegId> = incident.members.iter().map(|m| m.leg).collect();
         let recording = incident.recording.as_mut().expect("started above");
+        let mut gone: Vec<LegId> = recording
+            .channels
+            .keys()
+            .filter(|leg| !members.contains(leg))
+            .copied()
+            .collect();
+        gone.sort();
+        for leg in gone {
+            recording.channels.remove(&leg);
+            self.commands
+                .push_back(Command::RecordLeave { incident: id, leg });
+        }
         for member in &incident.members {
             let channel = Channel::of(member.role);
             if recording.channels.insert(member.leg, channel) != Some(channel) {

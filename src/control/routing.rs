@@ -160,8 +160,14 @@ impl CallControl {
         };
         incident.pending = None;
         self.timers.cancel(&id);
-        // The first seat of the first hotline to take the caller is the first receiver.
-        let first = pending.purpose == Purpose::Answer && !incident.seats().any(|(_, _, f)| f);
+        // The first seat to take the caller is the first receiver; taking the caller back
+        // after a failed handoff, only the first receiver is the first seat again.
+        let first = pending.purpose == Purpose::Answer
+            && !incident.seats().any(|(_, _, f)| f)
+            && incident.first_receiver.is_none_or(|s| s == pending.seat);
+        if first {
+            incident.first_receiver = Some(pending.seat);
+        }
         incident.members.push(Member {
             leg,
             role: Role::Seat {
@@ -279,14 +285,13 @@ impl CallControl {
             self.pending_failed(id, SeatFailure::Rejected(487), now);
             return;
         }
-        if let Some((referrer, seat)) = incident.referrer.filter(|(l, _)| *l == leg) {
+        if let Some(referrer) = incident.referrer.filter(|r| r.leg == leg) {
             // The phone that sent REFER hung up while the transfer goes on: it cannot take
             // the caller back, so its seat is free again.
-            let _ = referrer;
             incident.referrer = None;
             self.legs.remove(&leg);
-            if self.seats.release(seat, now) {
-                self.seat_returned(seat, now);
+            if self.seats.release(referrer.seat, now) {
+                self.seat_returned(referrer.seat, now);
             }
             return;
         }
@@ -352,8 +357,9 @@ impl CallControl {
             self.commands
                 .push_back(Command::Cancel { leg: pending.leg });
         }
-        if let Some((leg, _)) = incident.referrer {
-            self.commands.push_back(Command::Hangup { leg });
+        if let Some(referrer) = incident.referrer {
+            self.commands
+                .push_back(Command::Hangup { leg: referrer.leg });
         }
         let legs: Vec<LegId> = incident.members.iter().map(|m| m.leg).collect();
         for leg in legs {

@@ -105,6 +105,7 @@ impl Desk {
                     c,
                     Command::RecordStart { .. }
                         | Command::RecordParty { .. }
+                        | Command::RecordLeave { .. }
                         | Command::RecordStop { .. }
                 )
             });

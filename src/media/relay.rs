@@ -64,6 +64,8 @@ pub enum MediaCommand {
         leg: LegId,
         channel: Channel,
     },
+    /// Stop recording the leg's party on the incident's recording.
+    RecordLeave { incident: IncidentId, leg: LegId },
     /// Close the incident's recording.
     RecordStop { incident: IncidentId },
 }
@@ -149,6 +151,18 @@ struct RecordingClock {
 }
 
 impl Recording {
+    fn add_party(&self, leg: LegId, channel: Channel) {
+        self.state
+            .lock()
+            .expect("recording")
+            .recorder
+            .add(leg, channel);
+    }
+
+    fn remove_party(&self, leg: LegId) {
+        self.state.lock().expect("recording").recorder.remove(leg);
+    }
+
     /// Hands the writer every frame due by now, so the files keep to wall-clock time even
     /// when a tick comes late.
     fn catch_up(&self, writer: &WriterHandle) {
@@ -280,12 +294,7 @@ impl Relay {
                     task.abort();
                     let recording = media.state.lock().expect("relay state").recording.take();
                     if let Some(recording) = recording {
-                        recording
-                            .state
-                            .lock()
-                            .expect("recording")
-                            .recorder
-                            .remove(leg);
+                        recording.remove_party(leg);
                     }
                 }
             }
@@ -295,6 +304,7 @@ impl Relay {
                 leg,
                 channel,
             } => self.record_party(incident, leg, channel),
+            MediaCommand::RecordLeave { incident, leg } => self.forget_party(incident, leg),
             MediaCommand::RecordStop { incident } => self.stop_recording(incident),
         }
     }
@@ -341,19 +351,26 @@ impl Relay {
             .recording
             .replace(recording.clone());
         if let Some(previous) = previous.filter(|p| !Arc::ptr_eq(p, recording)) {
-            previous
-                .state
-                .lock()
-                .expect("recording")
-                .recorder
-                .remove(leg);
+            previous.remove_party(leg);
         }
-        recording
-            .state
-            .lock()
-            .expect("recording")
-            .recorder
-            .add(leg, channel);
+        recording.add_party(leg, channel);
+    }
+
+    fn forget_party(&mut self, incident: IncidentId, leg: LegId) {
+        let (Some((recording, _)), Some((media, _))) =
+            (self.recordings.get(&incident), self.legs.get(&leg))
+        else {
+            return;
+        };
+        let mut state = media.state.lock().expect("relay state");
+        if state
+            .recording
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(r, recording))
+        {
+            state.recording = None;
+            recording.remove_party(leg);
+        }
     }
 
     fn stop_recording(&mut self, incident: IncidentId) {

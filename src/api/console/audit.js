@@ -38,8 +38,13 @@ const view = { incident: null, controller: null, blobs: new Map(), chart: null }
 let listController = null;
 let followingPlayback = false;
 
-// A 401 or 403: the token is missing, wrong, or not an auditor's.
-class AuthError extends Error {}
+// A 401 (the token is missing or wrong) or a 403 (the token's role may not see this).
+class AuthError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
 
 const $ = (id) => document.getElementById(id);
 
@@ -147,11 +152,12 @@ function isAbort(error) {
   return error.name === "AbortError";
 }
 
-// Says what failed where it failed, or in the banner; a refused token also asks to sign in.
+// Says what failed where it failed, or in the banner; a refused token also asks to sign in,
+// while a token of another role stays signed in for what it may see.
 function report(what, error, target = null) {
   if (isAbort(error)) return;
   const message = `${what}: ${error.message}`;
-  if (error instanceof AuthError) {
+  if (error instanceof AuthError && error.status === 401) {
     sessionStorage.removeItem(TOKEN_KEY);
     showSignedIn(false);
     showError(`The token was refused: ${error.message}`);
@@ -178,7 +184,9 @@ async function authorizedFetch(path, signal) {
   const response = await fetch(path, { headers, signal });
   if (response.ok) return response;
   const message = await errorMessage(response);
-  if (response.status === 401 || response.status === 403) throw new AuthError(message);
+  if (response.status === 401 || response.status === 403) {
+    throw new AuthError(response.status, message);
+  }
   throw new Error(message);
 }
 
