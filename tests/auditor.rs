@@ -280,6 +280,11 @@ fn the_auditors_page_draws_the_call_and_plays_its_recording_in_headless_chromium
     let ready = browser.wait_for_body_data("ready", "incident-1", Duration::from_secs(60));
     let dom = browser.dom();
     assert!(ready, "the page never finished: {dom}");
+    assert_eq!(
+        browser.page_errors(),
+        [] as [String; 0],
+        "the page's scripts threw"
+    );
     assert!(
         dom.contains("data-incident=\"1\""),
         "the list shows incident 1"
@@ -309,4 +314,35 @@ fn the_auditors_page_draws_the_call_and_plays_its_recording_in_headless_chromium
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
     std::fs::write(&shot, png).unwrap();
     println!("screenshot: {}", shot.display());
+}
+
+#[test]
+fn the_auditors_page_shows_a_call_nobody_answered_without_a_recording() {
+    let service = Service::start(Options::default());
+    let seat = sipp_seat(&service, "1001", "seat_no_answer.xml", 0);
+    let pbx = Sipp::client(&service, "pbx_cancel.xml", "12345")
+        .key("rtp_port", &rtp_endpoint().port().to_string())
+        .run();
+    assert!(pbx.wait(CALL).success());
+    assert!(seat.wait(CALL).success());
+    let timeline = service.timeline(1);
+    assert!(timeline.iter().all(|e| e["event"] != "recording_started"));
+
+    let url = format!(
+        "http://{}/console/audit#token={AUDITOR_TOKEN}&incident=1",
+        service.http
+    );
+    let mut browser = Browser::start(1280, 900);
+    browser.open(&url);
+    let ready = browser.wait_for_body_data("ready", "incident-1", Duration::from_secs(60));
+    let dom = browser.dom();
+    assert!(ready, "the page never finished: {dom}");
+    assert_eq!(
+        browser.page_errors(),
+        [] as [String; 0],
+        "the page's scripts threw"
+    );
+    assert_eq!(dom.matches("class=\"lane\"").count(), 1, "the caller alone");
+    assert!(dom.contains(">No recording<"), "{dom}");
+    assert!(!dom.contains("data-audio-duration"), "nothing to play");
 }

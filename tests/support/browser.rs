@@ -19,6 +19,8 @@ use tungstenite::{Message, WebSocket};
 pub struct Browser {
     socket: WebSocket<TcpStream>,
     next_id: u64,
+    /// Uncaught exceptions and unhandled rejections the page reported.
+    errors: Vec<String>,
     child: Child,
     _profile: tempfile::TempDir,
 }
@@ -86,6 +88,7 @@ impl Browser {
         let mut browser = Browser {
             socket,
             next_id: 0,
+            errors: Vec::new(),
             child,
             _profile: profile,
         };
@@ -102,6 +105,7 @@ impl Browser {
     /// Loads `url` and returns once its load event has fired.
     pub fn open(&mut self, url: &str) {
         self.call("Page.enable", json!({}));
+        self.call("Runtime.enable", json!({}));
         let navigated = self.call("Page.navigate", json!({ "url": url }));
         assert!(
             navigated.get("errorText").is_none(),
@@ -150,6 +154,11 @@ impl Browser {
         value
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default()
+    }
+
+    /// What the page's scripts threw and nobody caught, so far.
+    pub fn page_errors(&self) -> &[String] {
+        &self.errors
     }
 
     /// A PNG of the whole page.
@@ -204,9 +213,21 @@ impl Browser {
     }
 
     /// One message from the page, or `None` when none came within the socket's timeout.
+    /// Exceptions the page throws are kept on the way.
     fn receive(&mut self) -> Option<Value> {
         match self.socket.read() {
-            Ok(Message::Text(text)) => serde_json::from_str(text.as_str()).ok(),
+            Ok(Message::Text(text)) => {
+                let message: Value = serde_json::from_str(text.as_str()).ok()?;
+                if message["method"] == "Runtime.exceptionThrown" {
+                    let details = &message["params"]["exceptionDetails"];
+                    let text = details["exception"]["description"]
+                        .as_str()
+                        .or(details["text"].as_str())
+                        .unwrap_or("an exception");
+                    self.errors.push(text.to_string());
+                }
+                Some(message)
+            }
             Ok(_) => None,
             Err(tungstenite::Error::Io(e))
                 if matches!(
