@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
+use tokio_util::io::ReaderStream;
 
 use super::auth::{authorize, Role};
 use super::error::ApiError;
@@ -137,22 +138,23 @@ pub async fn recording_file(
         )));
     }
     let path = state.recordings_dir.join(&file);
-    let bytes = match tokio::fs::read(&path).await {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ApiError::NotFound(format!("no recording {file}")))
-        }
-        Err(error) => return Err(ApiError::Internal(format!("cannot read {file}: {error}"))),
+    let unreadable = |error: std::io::Error| match error.kind() {
+        std::io::ErrorKind::NotFound => ApiError::NotFound(format!("no recording {file}")),
+        _ => ApiError::Internal(format!("cannot read {file}: {error}")),
     };
+    let handle = tokio::fs::File::open(&path).await.map_err(unreadable)?;
+    let length = handle.metadata().await.map_err(unreadable)?.len();
+    // Streamed: an hour of three channels is about 170 MB, which is not held in memory.
     Ok((
         [
             (header::CONTENT_TYPE, "audio/wav".to_string()),
+            (header::CONTENT_LENGTH, length.to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("inline; filename=\"{file}\""),
             ),
         ],
-        Body::from(bytes),
+        Body::from_stream(ReaderStream::new(handle)),
     ))
 }
 
