@@ -72,12 +72,14 @@ impl WriterHandle {
         Ok(Self { sender, queued })
     }
 
-    pub fn start(&self, incident: IncidentId, dir: PathBuf, files: [String; 2]) {
-        let _ = self.sender.send(Message::Start {
+    /// False when the writer thread is gone.
+    pub fn start(&self, incident: IncidentId, dir: PathBuf, files: [String; 2]) -> bool {
+        let message = Message::Start {
             incident,
             dir,
             files,
-        });
+        };
+        self.sender.send(message).is_ok()
     }
 
     /// Queues the recording's frame number `index`; false when the disk is so far behind
@@ -95,12 +97,14 @@ impl WriterHandle {
         self.sender.send(message).is_ok()
     }
 
-    pub fn stop(&self, incident: IncidentId, frames: u64, lost_frames: u64) {
-        let _ = self.sender.send(Message::Stop {
+    /// False when the writer thread is gone.
+    pub fn stop(&self, incident: IncidentId, frames: u64, lost_frames: u64) -> bool {
+        let message = Message::Stop {
             incident,
             frames,
             lost_frames,
-        });
+        };
+        self.sender.send(message).is_ok()
     }
 }
 

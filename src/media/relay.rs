@@ -323,7 +323,15 @@ impl Relay {
             }
         }
         let writer = self.writer.clone().expect("set above");
-        writer.start(incident, self.recordings_dir.clone(), files);
+        if !writer.start(incident, self.recordings_dir.clone(), files) {
+            // The writer thread died; the next recording starts a new one.
+            self.writer = None;
+            let reason = "the recording writer has stopped".to_string();
+            let _ = self
+                .events
+                .send(MediaEvent::RecordingFailed { incident, reason });
+            return;
+        }
         let recording = Arc::new(Recording {
             incident,
             started: tokio::time::Instant::now(),
@@ -393,7 +401,12 @@ impl Relay {
             }
         }
         let clock = recording.state.lock().expect("recording");
-        writer.stop(incident, clock.frames, clock.lost);
+        if !writer.stop(incident, clock.frames, clock.lost) {
+            let reason = "the recording writer stopped before the files were closed".to_string();
+            let _ = self
+                .events
+                .send(MediaEvent::RecordingFailed { incident, reason });
+        }
     }
 
     fn mix(&mut self, legs: Vec<LegId>) {
