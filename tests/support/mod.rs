@@ -491,12 +491,23 @@ linked = "12345"
 
     /// Registers `seat` with its demo password, its contact at `contact_port`, through SIPp.
     pub fn register_seat(&self, seat: &str, contact_port: u16) {
-        let result = Sipp::client(self, "seat_register.xml", seat)
-            .args(["-au", seat, "-ap", &format!("secret-{seat}")])
-            .key("contact_port", &contact_port.to_string())
-            .key("expires", "600")
-            .run()
-            .wait(Duration::from_secs(15));
+        let register = || {
+            Sipp::client(self, "seat_register.xml", seat)
+                .args(["-au", seat, "-ap", &format!("secret-{seat}")])
+                .key("contact_port", &contact_port.to_string())
+                .key("expires", "600")
+                .run()
+                .wait(Duration::from_secs(15))
+        };
+        // A port found free can be taken by a parallel test before SIPp binds it: try
+        // another one.
+        let mut result = register();
+        for _ in 0..3 {
+            if !result.errors.contains("Unable to bind") {
+                break;
+            }
+            result = register();
+        }
         assert!(
             result.success(),
             "registration of {seat} failed: {result:?}"
