@@ -582,12 +582,23 @@ fn send_signal(pid: u32, signal: &str) {
 
 /// A SIPp seat answering on a fresh port with `scenario`, already registered as `seat`.
 pub fn sipp_seat(service: &Service, seat: &str, scenario: &str, rtp_port: u16) -> Sipp {
-    let port = free_port();
-    let phone = Sipp::server(scenario, port)
-        .key("rtp_port", &rtp_port.to_string())
-        .run();
-    service.register_seat(seat, port);
-    phone
+    seat_phone(service, seat, |port| {
+        Sipp::server(scenario, port).key("rtp_port", &rtp_port.to_string())
+    })
+}
+
+/// Starts the seat's phone on a fresh port and registers it there. A port found free can be
+/// taken by a parallel test before SIPp binds it; then the phone starts again elsewhere.
+fn seat_phone(service: &Service, seat: &str, phone: impl Fn(u16) -> SippBuilder) -> Sipp {
+    for _ in 0..4 {
+        let port = free_port();
+        let mut running = phone(port).run();
+        service.register_seat(seat, port);
+        if !running.could_not_bind() {
+            return running;
+        }
+    }
+    panic!("no port for seat {seat}'s phone");
 }
 
 /// A SIPp seat that presses keys [k1][k2] (and later [k3][k4]) as its scenario says,
@@ -599,16 +610,14 @@ pub fn keyed_seat(
     rtp_port: u16,
     keys: [&str; 4],
 ) -> Sipp {
-    let port = free_port();
-    let phone = Sipp::server(scenario, port)
-        .key("rtp_port", &rtp_port.to_string())
-        .key("k1", keys[0])
-        .key("k2", keys[1])
-        .key("k3", keys[2])
-        .key("k4", keys[3])
-        .run();
-    service.register_seat(seat, port);
-    phone
+    seat_phone(service, seat, |port| {
+        Sipp::server(scenario, port)
+            .key("rtp_port", &rtp_port.to_string())
+            .key("k1", keys[0])
+            .key("k2", keys[1])
+            .key("k3", keys[2])
+            .key("k4", keys[3])
+    })
 }
 
 /// A SIPp run being prepared: scenario, role and arguments.
@@ -713,6 +722,17 @@ impl Sipp {
             dir,
             name: scenario.into(),
         }
+    }
+
+    /// Whether SIPp already gave up because its port was taken.
+    fn could_not_bind(&mut self) -> bool {
+        let exited = self
+            .child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))));
+        exited
+            && std::fs::read_to_string(self.dir.path().join("errors.log"))
+                .is_ok_and(|errors| errors.contains("Unable to bind"))
     }
 
     fn log_path(&self) -> PathBuf {
