@@ -141,4 +141,10 @@ fn sigterm_refuses_new_calls_lets_the_current_one_finish_then_exits() {
         .wait_exit(SETUP)
         .expect("the service exits once the call ends");
     assert!(status.success());
+    let (code, text) = service.command_stdout("audit", &["1", "--json"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("\"recording_saved\""),
+        "the recording was closed and logged before the exit: {text}"
+    );
 }

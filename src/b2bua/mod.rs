@@ -172,6 +172,10 @@ impl Engine {
         self.control.active_incidents()
     }
 
+    pub fn recordings_closing(&self) -> usize {
+        self.control.recordings_closing()
+    }
+
     pub fn active_legs(&self) -> usize {
         self.legs.len()
     }

@@ -298,6 +298,11 @@ impl CallControl {
         self.incidents.len()
     }
 
+    /// Recordings of ended incidents whose files are still being closed.
+    pub fn recordings_closing(&self) -> usize {
+        self.finishing.len()
+    }
+
     /// Refuses new calls from now on (graceful shutdown); calls in progress go on.
     pub fn stop_accepting(&mut self) {
         self.accepting = false;

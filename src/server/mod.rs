@@ -110,7 +110,11 @@ pub async fn serve(
                 draining = Some(tokio::time::Instant::now() + settings.shutdown_grace);
             }
             _ = sleep_until_opt(draining) => {
-                tracing::warn!(calls = engine.active_incidents(), "grace time over; exiting with calls up");
+                tracing::warn!(
+                    calls = engine.active_incidents(),
+                    recordings = engine.recordings_closing(),
+                    "grace time over; exiting with calls up or recordings unsaved"
+                );
                 break;
             }
         }
@@ -125,8 +129,10 @@ pub async fn serve(
             log_record(&mut spans, &record);
             let _ = log_sender.send(Entry::from_record(&record, clock.unix_ms(record.at)));
         }
-        if draining.is_some() && engine.active_incidents() == 0 {
-            tracing::info!("all calls ended; exiting");
+        // The last recordings' digests go into the log before the exit.
+        if draining.is_some() && engine.active_incidents() == 0 && engine.recordings_closing() == 0
+        {
+            tracing::info!("all calls ended and their recordings saved; exiting");
             break;
         }
     }
