@@ -244,6 +244,26 @@ fn artefact(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// The auditor's page on incident 1, once the page says it is done and has thrown
+/// nothing; the browser and the page's DOM.
+fn open_incident_1(service: &Service, height: u32) -> (Browser, String) {
+    let url = format!(
+        "http://{}/console/audit#token={AUDITOR_TOKEN}&incident=1",
+        service.http
+    );
+    let mut browser = Browser::start(1280, height);
+    browser.open(&url);
+    let ready = browser.wait_for_body_data("ready", "incident-1", Duration::from_secs(60));
+    let dom = browser.dom();
+    assert!(ready, "the page never finished: {dom}");
+    assert_eq!(
+        browser.page_errors(),
+        [] as [String; 0],
+        "the page's scripts threw"
+    );
+    (browser, dom)
+}
+
 #[test]
 fn the_auditors_page_draws_the_call_and_plays_its_recording_in_headless_chromium() {
     let service = service_after_a_three_way_call();
@@ -271,20 +291,7 @@ fn the_auditors_page_draws_the_call_and_plays_its_recording_in_headless_chromium
         .count();
     assert!(keys >= 2 && marks >= keys + 2, "{timeline:?}");
 
-    let url = format!(
-        "http://{}/console/audit#token={AUDITOR_TOKEN}&incident=1",
-        service.http
-    );
-    let mut browser = Browser::start(1280, 1400);
-    browser.open(&url);
-    let ready = browser.wait_for_body_data("ready", "incident-1", Duration::from_secs(60));
-    let dom = browser.dom();
-    assert!(ready, "the page never finished: {dom}");
-    assert_eq!(
-        browser.page_errors(),
-        [] as [String; 0],
-        "the page's scripts threw"
-    );
+    let (mut browser, dom) = open_incident_1(&service, 1400);
     assert!(
         dom.contains("data-incident=\"1\""),
         "the list shows incident 1"
@@ -328,20 +335,7 @@ fn the_auditors_page_shows_a_call_nobody_answered_without_a_recording() {
     let timeline = service.timeline(1);
     assert!(timeline.iter().all(|e| e["event"] != "recording_started"));
 
-    let url = format!(
-        "http://{}/console/audit#token={AUDITOR_TOKEN}&incident=1",
-        service.http
-    );
-    let mut browser = Browser::start(1280, 900);
-    browser.open(&url);
-    let ready = browser.wait_for_body_data("ready", "incident-1", Duration::from_secs(60));
-    let dom = browser.dom();
-    assert!(ready, "the page never finished: {dom}");
-    assert_eq!(
-        browser.page_errors(),
-        [] as [String; 0],
-        "the page's scripts threw"
-    );
+    let (_browser, dom) = open_incident_1(&service, 900);
     assert_eq!(dom.matches("class=\"lane\"").count(), 1, "the caller alone");
     assert!(dom.contains(">No recording<"), "{dom}");
     assert!(!dom.contains("data-audio-duration"), "nothing to play");

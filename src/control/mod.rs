@@ -21,6 +21,8 @@ mod seats;
 #[cfg(test)]
 mod handoff_tests;
 #[cfg(test)]
+mod recording_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, VecDeque};

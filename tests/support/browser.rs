@@ -249,29 +249,25 @@ impl Drop for Browser {
     }
 }
 
-/// The DevTools address of the browser's one page, from its target list.
+/// The DevTools address of the browser's one page, once its target list shows it.
 fn page_target(host: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let listed = ureq::get(&format!("http://{host}/json/list"))
+    let mut listed = None;
+    let mut page = None;
+    let found = super::eventually(Duration::from_secs(10), || {
+        listed = ureq::get(&format!("http://{host}/json/list"))
             .timeout(Duration::from_secs(5))
             .call()
             .ok()
             .and_then(|response| response.into_json::<Value>().ok());
-        let page = listed.as_ref().and_then(|targets| {
+        page = listed.as_ref().and_then(|targets| {
             targets.as_array()?.iter().find_map(|target| {
                 (target["type"] == "page")
-                    .then(|| target["webSocketDebuggerUrl"].as_str())
+                    .then(|| target["webSocketDebuggerUrl"].as_str().map(String::from))
                     .flatten()
             })
         });
-        if let Some(url) = page {
-            return url.to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "chromium lists no page: {listed:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        page.is_some()
+    });
+    assert!(found, "chromium lists no page: {listed:?}");
+    page.expect("found above")
 }

@@ -503,7 +503,7 @@ linked = "12345"
         // another one.
         let mut result = register();
         for _ in 0..3 {
-            if !result.errors.contains("Unable to bind") {
+            if !result.port_taken() {
                 break;
             }
             result = register();
@@ -679,9 +679,16 @@ pub struct SippResult {
     pub errors: String,
 }
 
+/// What SIPp logs when its port was taken between [`free_port`] and its start.
+const PORT_TAKEN: &str = "Unable to bind";
+
 impl SippResult {
     pub fn success(&self) -> bool {
         self.code == Some(0)
+    }
+
+    pub fn port_taken(&self) -> bool {
+        self.errors.contains(PORT_TAKEN)
     }
 
     /// The final status logged by pbx_refused.xml or pbx_malformed.xml.
@@ -732,7 +739,7 @@ impl Sipp {
             .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))));
         exited
             && std::fs::read_to_string(self.dir.path().join("errors.log"))
-                .is_ok_and(|errors| errors.contains("Unable to bind"))
+                .is_ok_and(|errors| errors.contains(PORT_TAKEN))
     }
 
     fn log_path(&self) -> PathBuf {
