@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use support::http::{json, request};
 use support::{
-    eventually, free_port, rtp_endpoint, sipp_seat, Options, Service, Sipp, OPERATOR_TOKEN,
-    PEER_TOKEN,
+    eventually, free_port, rtp_endpoint, service_port, sipp_seat, Options, Service, Sipp,
+    OPERATOR_TOKEN, PEER_TOKEN,
 };
 
 const CALL: Duration = Duration::from_secs(40);
@@ -24,7 +24,8 @@ struct Platforms {
 /// 12345 routes 110 to the police instance's switch and the police instance routes 12345
 /// back; each names the other as its peer platform.
 fn platforms() -> Platforms {
-    let (a_sip, a_http, b_sip, b_http) = (free_port(), free_port(), free_port(), free_port());
+    let (a_sip, a_http) = (service_port(), service_port());
+    let (b_sip, b_http) = (service_port(), service_port());
     let hotline = Service::start(Options {
         sip_port: Some(a_sip),
         http_port: Some(a_http),

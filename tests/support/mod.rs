@@ -28,6 +28,28 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A port free for both UDP and TCP for a service's own SIP or HTTP listener, from
+/// 6000-9999: below the services' RTP ranges and below the kernel's ephemeral ports, so
+/// that while a service is down for a restart no other process is given its port. Handed
+/// out in turn within a test binary; binaries run one after another.
+pub fn service_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(u16::MAX);
+    let _ = NEXT.compare_exchange(
+        u16::MAX,
+        rand_u16() % 4000,
+        std::sync::atomic::Ordering::SeqCst,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    loop {
+        let port = 6_000 + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 4000;
+        let free = UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            return port;
+        }
+    }
+}
+
 /// An even port with the odd one above it free, for a test's own RTP endpoint.
 pub fn rtp_endpoint() -> RtpEndpoint {
     loop {
@@ -205,8 +227,8 @@ impl Service {
                 .map(|_| format!("trunk = \"to-{hotline}\"\n"))
                 .unwrap_or_default()
         };
-        let sip_port = options.sip_port.unwrap_or_else(free_port);
-        let http_port = options.http_port.unwrap_or_else(free_port);
+        let sip_port = options.sip_port.unwrap_or_else(service_port);
+        let http_port = options.http_port.unwrap_or_else(service_port);
         let rtp_min = service_rtp_block();
         let database = test_database(dir.path());
         let profiles = dir.path().join("profiles");
